@@ -1,0 +1,352 @@
+/**
+ * The one schema: source of the config types, their defaults and their validation, for the
+ * bootstrap file (DESIGN A4), sensor entries (A5) and the remote document (A6).
+ * Types are inferred from it (`z.output`), never written twice. Each field's `describe()` text
+ * feeds the generated reference in docs/configuration.md (`npm run docs:config`).
+ */
+import { z } from "zod";
+import { parseDuration, parseSize } from "./units.js";
+
+/** Every subject token must match this (DESIGN A1). */
+export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export const token = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .regex(SUBJECT_TOKEN, {
+      error: (issue) =>
+        `${what} ${JSON.stringify(issue.input)} is not a valid subject token: use only letters, digits, '-' and '_' (no dots, spaces or wildcards)`,
+    });
+
+/** A duration: `500ms`, `5s`, `2m`, `7d`, or a number of milliseconds. Output: milliseconds. */
+export const duration = (opts: { min?: number } = {}) =>
+  z.union([z.string(), z.number()]).transform((input, ctx) => {
+    const ms = parseDuration(input);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${JSON.stringify(input)} is not a duration: write e.g. 500ms, 5s, 2m, 1h or 7d`,
+      });
+      return z.NEVER;
+    }
+    if (opts.min !== undefined && ms < opts.min) {
+      ctx.addIssue({ code: "custom", message: `must be at least ${opts.min}ms (got ${JSON.stringify(input)})` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A size: `512MiB`, `1GB`, or a number of bytes. Output: bytes. */
+export const size = () =>
+  z.union([z.string(), z.number()]).transform((input, ctx) => {
+    const bytes = parseSize(input);
+    if (bytes === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${JSON.stringify(input)} is not a size: write e.g. 4096, 64KiB, 512MiB or 1GB`,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const positiveDuration = () => duration({ min: 1 });
+
+// ---------------------------------------------------------------------------------------------
+// Sensors (A5)
+
+const sensorCommon = {
+  id: token("sensor id").describe("Sensor id, unique across the fleet; the `<id>` subject token."),
+  type: token("sensor type").describe("Quantity or kind (`temperature`, `pm`, …); the `<type>` subject token."),
+  interval: positiveDuration().prefault("10s").describe("Sampling interval of polled drivers."),
+  unit: z.string().min(1).optional().describe("SenML unit symbol (`Cel`, `%RH`, `Pa`, `ug/m3`, …)."),
+  range: z
+    .tuple([z.number(), z.number()])
+    .refine(([min, max]) => min <= max, { error: "range must be [min, max] with min <= max" })
+    .optional()
+    .describe("Plausible range; a value outside is published with quality `uncertain`."),
+  deadband: z
+    .number()
+    .nonnegative({ error: "deadband must be >= 0" })
+    .optional()
+    .describe("Publish only when the value moved at least this much (but at least every `heartbeat`)."),
+  heartbeat: positiveDuration().prefault("60s").describe("Longest time between two published readings when nothing changes."),
+  enabled: z.boolean().default(true).describe("Set false to keep the entry but not run it."),
+};
+
+const serialPort = {
+  port: z.string().min(1, { error: "port must name a device, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…" }).describe("Serial device path; `/dev/serial/by-id/…` links are fine."),
+  baudRate: z.number().int().positive().default(9600).describe("Baud rate."),
+};
+
+export const simulatedSensor = z.strictObject({
+  ...sensorCommon,
+  driver: z.literal("simulated"),
+  waveform: z.enum(["sine", "random-walk", "constant"]).default("sine").describe("Shape of the simulated signal."),
+  min: z.number().default(0).describe("Lowest simulated value."),
+  max: z.number().default(100).describe("Highest simulated value."),
+  period: positiveDuration().prefault("60s").describe("Period of the sine wave."),
+});
+
+export const serialLinesSensor = z.strictObject({
+  ...sensorCommon,
+  ...serialPort,
+  driver: z.literal("serial-lines"),
+  format: z.enum(["json", "csv", "kv", "regex"]).describe("How each line encodes its value(s)."),
+  field: z.string().min(1).optional().describe("json: key (dot path) of the value; kv: key of the value."),
+  column: z.number().int().nonnegative().optional().describe("csv: zero-based column of the value."),
+  delimiter: z.string().min(1).default(",").describe("csv: column delimiter."),
+  pattern: z
+    .string()
+    .optional()
+    .superRefine((p, ctx) => {
+      if (p === undefined) return;
+      try {
+        new RegExp(p);
+      } catch (e) {
+        ctx.addIssue({ code: "custom", message: `invalid regular expression: ${(e as Error).message}` });
+      }
+    })
+    .describe("regex: pattern with a named group `value`, or named groups for `values`."),
+  values: z
+    .record(z.string().regex(/^[A-Za-z0-9_]+$/), z.union([z.string(), z.number().int().nonnegative()]))
+    .optional()
+    .describe("Multi-value: name → json/kv key, csv column, or regex group name."),
+  maxLineLength: size().prefault(4096).describe("Longer lines are dropped and counted."),
+});
+
+export const pms5003Sensor = z.strictObject({
+  ...sensorCommon,
+  ...serialPort,
+  driver: z.literal("pms5003"),
+});
+
+export const nmeaSensor = z.strictObject({
+  ...sensorCommon,
+  ...serialPort,
+  driver: z.literal("nmea"),
+});
+
+export const modbusRegister = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_]+$/, { error: "register name: letters, digits and '_' only" }),
+  address: z.number().int().min(0).max(65535),
+  table: z.enum(["holding", "input"]).default("holding"),
+  dataType: z.enum(["uint16", "int16", "uint32", "int32", "float32"]).default("uint16"),
+  wordOrder: z.enum(["be", "le"]).default("be"),
+  scale: z.number().default(1),
+  unit: z.string().min(1).optional(),
+});
+
+export const modbusRtuSensor = z.strictObject({
+  ...sensorCommon,
+  ...serialPort,
+  driver: z.literal("modbus-rtu"),
+  parity: z.enum(["none", "even", "odd"]).default("none"),
+  dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
+  stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
+  unitId: z.number().int().min(1).max(247).describe("Modbus slave id (1–247)."),
+  timeout: positiveDuration().prefault("1s").describe("How long to wait for this unit's answer."),
+  registers: z.array(modbusRegister).min(1, { error: "list at least one register" }),
+});
+
+const gpioPin = z.number().int().min(0).max(63).describe("BCM GPIO number, as printed on the pinout.");
+const gpioEdge = z.enum(["both", "rising", "falling"]);
+
+export const gpioInputSensor = z.strictObject({
+  ...sensorCommon,
+  driver: z.literal("gpio-input"),
+  pin: gpioPin,
+  edge: gpioEdge.default("both"),
+  debounce: duration().prefault("10ms").describe("Software debounce: a level must hold this long to count."),
+  activeLow: z.boolean().default(false),
+});
+
+export const gpioCounterSensor = z.strictObject({
+  ...sensorCommon,
+  driver: z.literal("gpio-counter"),
+  pin: gpioPin,
+  edge: gpioEdge.default("rising"),
+  debounce: duration().prefault("5ms"),
+  activeLow: z.boolean().default(false),
+  perPulse: z.number().positive().default(1).describe("Unit amount per pulse (e.g. 0.001 m3, 1 Wh)."),
+});
+
+export const ds18b20Sensor = z.strictObject({
+  ...sensorCommon,
+  driver: z.literal("ds18b20"),
+  address: z
+    .string()
+    .regex(/^(auto|28-[0-9a-fA-F]{12})$/, { error: "address must be `auto` or a 1-Wire id like 28-0316a2794bff" })
+    .default("auto"),
+  basePath: z.string().default("/sys/bus/w1/devices"),
+});
+
+export const DRIVER_NAMES = [
+  "simulated",
+  "serial-lines",
+  "pms5003",
+  "nmea",
+  "modbus-rtu",
+  "gpio-input",
+  "gpio-counter",
+  "ds18b20",
+] as const;
+export type DriverName = (typeof DRIVER_NAMES)[number];
+
+export const sensorSchema = z
+  .discriminatedUnion(
+    "driver",
+    [
+      simulatedSensor,
+      serialLinesSensor,
+      pms5003Sensor,
+      nmeaSensor,
+      modbusRtuSensor,
+      gpioInputSensor,
+      gpioCounterSensor,
+      ds18b20Sensor,
+    ],
+    {
+      error: (issue) =>
+        issue.code === "invalid_union"
+          ? `unknown driver ${JSON.stringify((issue.input as { driver?: unknown } | undefined)?.driver)}: use one of ${DRIVER_NAMES.join(", ")}`
+          : undefined,
+    },
+  )
+  .superRefine((s, ctx) => {
+    if (s.driver !== "serial-lines") return;
+    const need = (ok: boolean, path: string, message: string) => {
+      if (!ok) ctx.addIssue({ code: "custom", path: [path], message });
+    };
+    const multi = s.values !== undefined;
+    switch (s.format) {
+      case "json":
+      case "kv":
+        need(multi || s.field !== undefined, "field", `format ${s.format} needs \`field\` (the key of the value) or \`values\``);
+        break;
+      case "csv":
+        need(multi || s.column !== undefined, "column", "format csv needs `column` (zero-based) or `values`");
+        break;
+      case "regex": {
+        need(s.pattern !== undefined, "pattern", "format regex needs `pattern` with a named group (?<value>…)");
+        if (s.pattern !== undefined && !multi && !/\(\?<value>/.test(s.pattern)) {
+          ctx.addIssue({ code: "custom", path: ["pattern"], message: "pattern needs a named group (?<value>…), or give `values` naming its groups" });
+        }
+        break;
+      }
+    }
+  });
+
+export const outputSchema = z.strictObject({
+  id: token("output id"),
+  pin: gpioPin,
+  initial: z.union([z.boolean(), z.literal(0), z.literal(1)]).default(false).transform((v) => v === true || v === 1),
+  activeLow: z.boolean().default(false),
+});
+
+export const mqttSubscriptionSchema = z.strictObject({
+  topic: z.string().min(1).describe("MQTT topic filter; `+` and `#` wildcards allowed."),
+  type: token("subscription type"),
+  id: z
+    .string()
+    .min(1)
+    .describe("Sensor id; `{1}`, `{2}`… stand for the topic levels matched by wildcards."),
+  valuePath: z.string().min(1).optional().describe("Dot path into a JSON payload; omit for a plain-number payload."),
+  values: z.record(z.string().regex(/^[A-Za-z0-9_]+$/), z.string().min(1)).optional().describe("name → dot path, for several values."),
+  timePath: z.string().min(1).optional().describe("Dot path of the payload's own timestamp (ISO 8601 or epoch s/ms)."),
+  unit: z.string().min(1).optional(),
+  units: z.record(z.string(), z.string()).optional(),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
+});
+
+export const mqttSchema = z.strictObject({
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, { error: "url must start with mqtt://, mqtts://, ws:// or wss://" }),
+  clientId: z.string().min(1).optional().describe("Defaults to `edge-gateway-<deviceId>`; keep it stable for the persistent session."),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  subscriptions: z.array(mqttSubscriptionSchema).default([]),
+});
+
+export const logSchema = z.strictObject({
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+
+function checkUniqueIds(list: readonly { id: string }[] | undefined, key: string, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  (list ?? []).forEach((item, i) => {
+    const first = seen.get(item.id);
+    if (first !== undefined) {
+      ctx.addIssue({ code: "custom", path: [key, i, "id"], message: `duplicate id ${JSON.stringify(item.id)} (also ${key}[${first}]): ids must be unique` });
+    } else seen.set(item.id, i);
+  });
+}
+
+const remoteFields = {
+  sensors: z.array(sensorSchema).default([]),
+  outputs: z.array(outputSchema).default([]),
+  mqtt: mqttSchema.nullable().default(null),
+  log: logSchema.prefault({}),
+};
+
+/** The remote config document (A6): KV `gateway-config`, key `devices.<deviceId>`. */
+export const remoteDocumentSchema = z.strictObject(remoteFields).superRefine((doc, ctx) => {
+  checkUniqueIds(doc.sensors, "sensors", ctx);
+  checkUniqueIds(doc.outputs, "outputs", ctx);
+});
+
+/** The bootstrap file (A4), `/etc/edge-gateway/gateway.yaml`. */
+export const bootstrapSchema = z
+  .strictObject({
+    device: z.strictObject({
+      id: token("device id").describe("Device id, unique in the fleet; also the leaf's JetStream domain."),
+      region: token("region").describe("The `<region>` subject token."),
+    }),
+    nats: z
+      .strictObject({
+        servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]).describe("The local leaf nats-server."),
+        credentials: z.string().optional().describe("Creds file for the local connection, if the leaf requires one."),
+        user: z.string().optional(),
+        password: z.string().optional(),
+        token: z.string().optional(),
+        hubDomain: token("hub domain").default("hub").describe("JetStream domain of the cloud hub."),
+      })
+      .prefault({}),
+    buffer: z
+      .strictObject({
+        stream: token("stream name").default("TELEMETRY"),
+        maxBytes: size().prefault("512MiB").describe("Leaf stream size limit; oldest readings are discarded beyond it."),
+        maxAge: duration().prefault("7d").describe("Leaf stream age limit."),
+        duplicateWindow: positiveDuration().prefault("2m").describe("JetStream de-duplication window for `Nats-Msg-Id`."),
+        queueSize: z.number().int().positive().default(100_000).describe("In-memory readings held while the leaf is unreachable; beyond it the oldest are dropped and counted."),
+        maxInFlight: z.number().int().positive().default(1024).describe("Publishes awaiting a PubAck at once."),
+      })
+      .prefault({}),
+    remoteConfig: z
+      .union([
+        z.literal(false),
+        z.strictObject({
+          bucket: token("bucket name").default("gateway-config"),
+          cache: z.string().optional().describe("Last-known-good document; default `<state>/config.json`."),
+        }),
+      ])
+      .prefault({}),
+    state: z.string().min(1).default("/var/lib/edge-gateway").describe("Directory for persisted seq numbers, counters and the config cache."),
+    http: z
+      .union([z.literal(false), z.strictObject({ listen: z.string().regex(/^[^:]*:\d+$/, { error: "listen must be HOST:PORT" }).default("127.0.0.1:9464") })])
+      .prefault({}),
+    ...remoteFields,
+  })
+  .superRefine((cfg, ctx) => {
+    checkUniqueIds(cfg.sensors, "sensors", ctx);
+    checkUniqueIds(cfg.outputs, "outputs", ctx);
+  });
+
+export type BootstrapConfig = z.output<typeof bootstrapSchema>;
+export type BootstrapInput = z.input<typeof bootstrapSchema>;
+export type RemoteDocument = z.output<typeof remoteDocumentSchema>;
+export type SensorConfig = z.output<typeof sensorSchema>;
+export type SensorOf<D extends DriverName> = Extract<SensorConfig, { driver: D }>;
+export type OutputConfig = z.output<typeof outputSchema>;
+export type MqttConfig = z.output<typeof mqttSchema>;
+export type MqttSubscription = z.output<typeof mqttSubscriptionSchema>;
+export type LogConfig = z.output<typeof logSchema>;

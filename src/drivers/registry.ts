@@ -1,0 +1,23 @@
+import type { DriverName, SensorConfig, SensorOf } from "../config/schema.js";
+import { GatewayError } from "../errors.js";
+import { createSimulated } from "./simulated.js";
+import type { Driver, DriverContext, DriverFactory } from "./types.js";
+
+/** Driver name → factory. Passed to the daemon explicitly; tests may pass their own. */
+export type DriverRegistry = { [D in DriverName]?: DriverFactory<SensorOf<D>> };
+
+/** The drivers this build ships. */
+export function defaultRegistry(): DriverRegistry {
+  return {
+    simulated: createSimulated,
+  };
+}
+
+/** Builds the driver for `sensor`, or throws EGW_DRIVER naming the sensor when none is registered. */
+export function createDriver(registry: DriverRegistry, sensor: SensorConfig, ctx: DriverContext): Driver {
+  const factory = registry[sensor.driver] as DriverFactory<SensorConfig> | undefined;
+  if (!factory) {
+    throw new GatewayError("EGW_DRIVER", `sensor ${sensor.id}: driver ${sensor.driver} is not available in this build`);
+  }
+  return factory(sensor, ctx);
+}

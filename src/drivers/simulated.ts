@@ -1,0 +1,56 @@
+import type { SensorOf } from "../config/schema.js";
+import type { Driver, DriverContext, Reading } from "./types.js";
+import { ticker } from "./util.js";
+
+/**
+ * Simulated sensor: a sine, random walk or constant between `min` and `max`, sampled every
+ * `interval`. Used by the demo, the tests and the benchmark; no hardware.
+ */
+export function createSimulated(config: SensorOf<"simulated">, ctx: DriverContext): Driver {
+  const now = ctx.hardware.now ?? Date.now;
+  const { min, max } = config;
+  let walk = (min + max) / 2;
+  let closed = new AbortController();
+
+  const sample = (): Reading => {
+    const ts = now();
+    let value: number;
+    switch (config.waveform) {
+      case "constant":
+        value = (min + max) / 2;
+        break;
+      case "random-walk":
+        walk = Math.min(max, Math.max(min, walk + (Math.random() - 0.5) * (max - min) * 0.05));
+        value = walk;
+        break;
+      default:
+        value = min + ((max - min) * (1 + Math.sin((2 * Math.PI * ts) / config.period))) / 2;
+    }
+    ctx.counters.read++;
+    return {
+      sensor: config.id,
+      type: config.type,
+      ts,
+      value: Math.round(value * 1000) / 1000,
+      ...(config.unit ? { unit: config.unit } : {}),
+      quality: "good",
+    };
+  };
+
+  return {
+    async *start(signal: AbortSignal) {
+      if (closed.signal.aborted) closed = new AbortController();
+      const stop = AbortSignal.any([signal, closed.signal]);
+      for await (const _ of ticker(config.interval, stop)) yield sample();
+    },
+    async poll() {
+      return [sample()];
+    },
+    async close() {
+      closed.abort();
+    },
+    async [Symbol.asyncDispose]() {
+      closed.abort();
+    },
+  };
+}
