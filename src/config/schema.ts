@@ -12,7 +12,7 @@ export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]+$/;
 
 export const token = (what: string) =>
   z
-    .string({ error: `${what} must be a string` })
+    .string({ error: (issue) => (issue.input === undefined ? `required: give the ${what}` : `${what} must be a string`) })
     .regex(SUBJECT_TOKEN, {
       error: (issue) =>
         `${what} ${JSON.stringify(issue.input)} is not a valid subject token: use only letters, digits, '-' and '_' (no dots, spaces or wildcards)`,

@@ -1,0 +1,378 @@
+/**
+ * The publisher: hands readings to the local leaf's JetStream (DESIGN A2, A3, Part B).
+ *
+ * - Never drops an accepted reading while the leaf is unreachable: readings wait in a bounded
+ *   in-memory queue (when full, the oldest is dropped and counted).
+ * - Publishes pipelined (up to `maxInFlight` awaiting their PubAck), not one by one.
+ * - A reading's seq and `Nats-Msg-Id` are fixed at its first publish attempt and kept for every
+ *   retry, so a reading the stream already stored is deduplicated, never stored twice under a
+ *   new id.
+ */
+import { DiscardPolicy, jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import type { Reading } from "../drivers/types.js";
+import { GatewayError, errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { Deque } from "./deque.js";
+import type { SeqStore } from "./seq-store.js";
+
+export interface PublisherOptions {
+  deviceId: string;
+  region: string;
+  stream: string;
+  maxBytes: number;
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+  queueSize: number;
+  maxInFlight: number;
+  /** How long to wait for one PubAck before retrying (same msg id). Default 5 s. */
+  ackTimeoutMs?: number;
+  seqs: SeqStore;
+  logger: Logger;
+}
+
+/** The A2 message body. */
+export interface ReadingMessage {
+  device: string;
+  sensor: string;
+  type: string;
+  ts: number;
+  value?: number;
+  values?: Record<string, number>;
+  unit?: string;
+  units?: Record<string, string>;
+  seq: number;
+  quality: Reading["quality"];
+}
+
+export interface PublisherStats {
+  /** Readings handed to `accept`. */
+  accepted: number;
+  /** Readings the stream acknowledged (including duplicates). */
+  published: number;
+  /** PubAcks that said the stream already had this msg id (a retried ambiguous publish). */
+  duplicates: number;
+  /** Oldest readings dropped because the queue was full. */
+  dropped: number;
+  /** Publish attempts that failed and were retried. */
+  retries: number;
+  /** Readings waiting (not in flight). */
+  queued: number;
+  inFlight: number;
+}
+
+interface Entry {
+  reading: Reading;
+  subject: string;
+  /** Order of acceptance, to keep retries in order. */
+  order: number;
+  msgId?: string;
+  body?: Uint8Array;
+}
+
+/** `sensors.<type>.<region>.<id>` (tokens were validated by the schema). */
+export function readingSubject(type: string, region: string, sensor: string): string {
+  return `sensors.${type}.${region}.${sensor}`;
+}
+
+/** `<device>.<sensor>.<seq>`: the deduplication key, stable across retries and restarts. */
+export function readingMsgId(device: string, sensor: string, seq: number): string {
+  return `${device}.${sensor}.${seq}`;
+}
+
+export function readingMessage(device: string, r: Reading, seq: number): ReadingMessage {
+  // Built in the A2 field order, so the JSON reads as documented.
+  const m = { device, sensor: r.sensor, type: r.type, ts: r.ts } as ReadingMessage;
+  if (r.values !== undefined) m.values = r.values;
+  else m.value = r.value;
+  if (r.unit !== undefined) m.unit = r.unit;
+  if (r.units !== undefined) m.units = r.units;
+  m.seq = seq;
+  m.quality = r.quality;
+  return m;
+}
+
+const encoder = new TextEncoder();
+
+export class Publisher implements AsyncDisposable {
+  private readonly opts: Required<PublisherOptions>;
+  private readonly queue = new Deque<Entry>();
+  private readonly retry: Entry[] = [];
+  private inFlight = 0;
+  private order = 0;
+  private nc?: NatsConnection;
+  private js?: JetStreamClient;
+  private jsm?: JetStreamManager;
+  private streamReady = false;
+  private connected = false;
+  private closed = false;
+  private wake?: () => void;
+  private idleWaiters: (() => void)[] = [];
+  private loop?: Promise<void>;
+  private failures = 0;
+  private lastDropLog = 0;
+  private readonly counters = { accepted: 0, published: 0, duplicates: 0, dropped: 0, retries: 0 };
+
+  constructor(opts: PublisherOptions) {
+    this.opts = { ackTimeoutMs: 5000, ...opts };
+  }
+
+  get stats(): PublisherStats {
+    return { ...this.counters, queued: this.queue.length + this.retry.length, inFlight: this.inFlight };
+  }
+
+  /** True when connected to the leaf and the stream is known to exist. */
+  get healthy(): boolean {
+    return this.connected && this.streamReady;
+  }
+
+  /**
+   * Starts publishing over `nc` (the local leaf connection, with unlimited reconnects).
+   * Readings accepted before this are queued and go out once the stream is ready.
+   */
+  attach(nc: NatsConnection): void {
+    this.nc = nc;
+    this.js = jetstream(nc, { timeout: this.opts.ackTimeoutMs });
+    this.connected = !nc.isClosed();
+    void this.watchStatus(nc);
+    this.loop ??= this.run();
+    this.kick();
+  }
+
+  /** Queues a reading. Never throws, never blocks. */
+  accept(reading: Reading): void {
+    if (this.closed) return;
+    this.counters.accepted++;
+    this.queue.push({
+      reading,
+      subject: readingSubject(reading.type, this.opts.region, reading.sensor),
+      order: this.order++,
+    });
+    const excess = this.queue.length + this.retry.length - this.opts.queueSize;
+    if (excess > 0) this.dropOldest(excess);
+    this.kick();
+  }
+
+  /** Resolves true once everything accepted so far is acknowledged, false at the deadline. */
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.queue.length + this.retry.length + this.inFlight > 0) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 250));
+        this.idleWaiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  /** Stops accepting and publishing; what is still queued is lost (call flush first). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.kick();
+    await this.loop;
+    await this.opts.seqs.persist();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  private dropOldest(n: number): void {
+    this.retry.sort((a, b) => a.order - b.order);
+    for (let i = 0; i < n; i++) {
+      // The retry list holds the oldest readings (they failed once already).
+      const dropped = this.retry.length > 0 ? this.retry.shift() : this.queue.shift();
+      if (!dropped) break;
+      this.counters.dropped++;
+    }
+    const now = Date.now();
+    if (now - this.lastDropLog > 10_000) {
+      this.lastDropLog = now;
+      this.opts.logger.warn({ dropped: this.counters.dropped, queueSize: this.opts.queueSize }, "publish queue full: dropping the oldest readings");
+    }
+  }
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        this.connected = false;
+        this.opts.logger.warn({ server: s.server }, "local leaf unreachable: queueing readings");
+      } else if (s.type === "reconnect") {
+        this.connected = true;
+        // The leaf may have been recreated empty: check the stream again before publishing.
+        this.streamReady = false;
+        this.opts.logger.info({ server: s.server, queued: this.stats.queued }, "local leaf reachable again");
+        this.kick();
+      }
+    }
+    this.connected = false;
+  }
+
+  private sleepOrWake(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = undefined;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.closed) {
+      if (!this.connected) {
+        await this.sleepOrWake(1000);
+        continue;
+      }
+      if (!this.streamReady) {
+        try {
+          await this.ensureStream();
+          this.streamReady = true;
+          this.failures = 0;
+        } catch (err) {
+          this.failures++;
+          this.opts.logger.warn({ err: errorMessage(err), attempt: this.failures }, "leaf stream not ready; retrying");
+          await this.sleepOrWake(Math.min(5000, 250 * 2 ** Math.min(this.failures, 5)));
+          continue;
+        }
+      }
+      if (this.inFlight >= this.opts.maxInFlight || this.queue.length + this.retry.length === 0) {
+        if (this.inFlight === 0) this.notifyIdle();
+        await this.sleepOrWake(1000);
+        continue;
+      }
+      const entry = this.takeNext();
+      if (!entry) continue;
+      if (!entry.msgId) {
+        try {
+          await this.assignSeq(entry);
+        } catch (err) {
+          this.retry.push(entry);
+          this.failures++;
+          this.opts.logger.warn({ err: errorMessage(err), sensor: entry.reading.sensor }, "cannot look up the last stored seq; retrying");
+          await this.sleepOrWake(Math.min(5000, 250 * 2 ** Math.min(this.failures, 5)));
+          continue;
+        }
+      }
+      this.send(entry);
+    }
+  }
+
+  private notifyIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private takeNext(): Entry | undefined {
+    if (this.retry.length > 0) {
+      this.retry.sort((a, b) => a.order - b.order);
+      return this.retry.shift();
+    }
+    return this.queue.shift();
+  }
+
+  private async assignSeq(entry: Entry): Promise<void> {
+    const sensor = entry.reading.sensor;
+    const seqs = this.opts.seqs;
+    if (!seqs.isRecovered(sensor)) {
+      seqs.recover(sensor, await this.lastStoredSeq(entry.subject));
+    }
+    const seq = seqs.next(sensor);
+    entry.msgId = readingMsgId(this.opts.deviceId, sensor, seq);
+    entry.body = encoder.encode(JSON.stringify(readingMessage(this.opts.deviceId, entry.reading, seq)));
+  }
+
+  /** The seq of the last reading stored on `subject` in the leaf stream, if any. */
+  private async lastStoredSeq(subject: string): Promise<number | undefined> {
+    const jsm = await this.manager();
+    try {
+      const m = await jsm.streams.getMessage(this.opts.stream, { last_by_subj: subject });
+      if (!m) return undefined;
+      const seq = (m.json() as { seq?: unknown }).seq;
+      return typeof seq === "number" ? seq : undefined;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  private send(entry: Entry): void {
+    const js = this.js;
+    if (!js || !entry.msgId || !entry.body) return;
+    this.inFlight++;
+    js.publish(entry.subject, entry.body, { msgID: entry.msgId, timeout: this.opts.ackTimeoutMs }).then(
+      (ack) => {
+        this.inFlight--;
+        this.counters.published++;
+        if (ack.duplicate) this.counters.duplicates++;
+        this.failures = 0;
+        this.kick();
+      },
+      (err: unknown) => {
+        this.inFlight--;
+        this.counters.retries++;
+        this.retry.push(entry);
+        this.failures++;
+        if (this.failures === 1 || this.failures % 1000 === 0) {
+          this.opts.logger.warn({ err: errorMessage(err), subject: entry.subject, failures: this.failures }, "publish failed; will retry with the same msg id");
+        }
+        // A "no responders"/missing-stream answer means the leaf lost the stream: recreate it.
+        if (/no responders|stream not found|503/i.test(errorMessage(err))) this.streamReady = false;
+        this.kick();
+      },
+    );
+  }
+
+  private async manager(): Promise<JetStreamManager> {
+    if (!this.nc) throw new GatewayError("EGW_NATS_CONNECT", "not connected to the local leaf");
+    this.jsm ??= await jetstreamManager(this.nc, { timeout: this.opts.ackTimeoutMs });
+    return this.jsm;
+  }
+
+  /** Creates the leaf stream, or updates its limits to the configured ones. */
+  private async ensureStream(): Promise<void> {
+    const jsm = await this.manager();
+    const want: Partial<StreamConfig> = {
+      max_bytes: this.opts.maxBytes,
+      max_age: nanos(this.opts.maxAgeMs),
+      duplicate_window: nanos(this.opts.duplicateWindowMs),
+    };
+    try {
+      const info = await jsm.streams.info(this.opts.stream);
+      const c = info.config;
+      if (c.max_bytes !== want.max_bytes || c.max_age !== want.max_age || c.duplicate_window !== want.duplicate_window) {
+        await jsm.streams.update(this.opts.stream, { ...c, ...want });
+        this.opts.logger.info({ stream: this.opts.stream, ...want }, "updated leaf stream limits");
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.status === 404)) {
+        throw new GatewayError("EGW_STREAM", `cannot inspect stream ${this.opts.stream} on the local leaf: ${errorMessage(err)}`, { cause: err });
+      }
+      await jsm.streams.add({
+        name: this.opts.stream,
+        subjects: ["sensors.>"],
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        discard: DiscardPolicy.Old,
+        ...want,
+      });
+      this.opts.logger.info({ stream: this.opts.stream }, "created leaf stream");
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError, GatewayError, errorMessage } from "../errors.js";
+
+/** Exit codes (DESIGN A7): 0 ok, 1 invalid input, 2 cannot reach what it needs. */
+export const EXIT = { ok: 0, invalid: 1, unreachable: 2 } as const;
+
+export interface Io {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export const stdio: Io = {
+  out: (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`),
+  err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
+};
+
+export interface Command {
+  /** One line for the command list. */
+  summary: string;
+  /** Full usage text for `edge-gateway <cmd> --help`. */
+  usage: string;
+  run(argv: string[], io: Io): Promise<number>;
+}
+
+export class UsageError extends GatewayError {
+  constructor(message: string) {
+    super("EGW_USAGE", message);
+    this.name = "UsageError";
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** parseArgs with strict checking; unknown flags become a UsageError. */
+export function parse<O extends Options>(argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options: { help: { type: "boolean", short: "h" }, ...options }, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError(errorMessage(e));
+  }
+}
+
+/** Maps an error to an exit code, printing it the way users need to read it. */
+export function reportError(err: unknown, io: Io, usage?: string): number {
+  if (err instanceof UsageError) {
+    io.err(`error: ${err.message}`);
+    if (usage) io.err(`\n${usage}`);
+    return EXIT.invalid;
+  }
+  if (err instanceof ConfigError) {
+    io.err(err.message);
+    return EXIT.invalid;
+  }
+  if (err instanceof GatewayError) {
+    io.err(`error: ${err.message}`);
+    return err.code === "EGW_CONFIG_READ" || err.code === "EGW_CONFIG_INVALID" ? EXIT.invalid : EXIT.unreachable;
+  }
+  io.err(`error: ${errorMessage(err)}`);
+  return EXIT.unreachable;
+}
+
+/** Reads a required string flag or throws a UsageError naming it. */
+export function required(value: string | boolean | undefined | (string | boolean)[], flag: string): string {
+  if (typeof value !== "string" || value === "") throw new UsageError(`${flag} is required`);
+  return value;
+}

@@ -1,0 +1,145 @@
+/**
+ * Runs one driver: iterates its readings, applies the sensor's `range`, `deadband` and
+ * `heartbeat`, and hands what passes to `emit`. A driver that throws is restarted with backoff;
+ * nothing a driver does can crash the daemon.
+ */
+import type { SensorConfig } from "../config/schema.js";
+import { backoff, delay, newCounters } from "../drivers/util.js";
+import type { Driver, DriverCounters, DriverHealth, Reading } from "../drivers/types.js";
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface SensorState {
+  id: string;
+  driver: string;
+  counters: DriverCounters;
+  /** Readings passed on to the publisher. */
+  published: number;
+  /** Readings held back by the deadband. */
+  suppressed: number;
+  lastReading?: Reading;
+  health: DriverHealth;
+}
+
+/** Decides which readings to publish: deadband with heartbeat, range → quality `uncertain`. */
+export class ReadingFilter {
+  private readonly last = new Map<string, Reading>();
+  constructor(private readonly sensor: Pick<SensorConfig, "range" | "deadband" | "heartbeat">) {}
+
+  /** The reading to publish (quality adjusted), or undefined to hold it back. */
+  apply(r: Reading): Reading | undefined {
+    const out = this.sensor.range && r.quality === "good" && !this.inRange(r) ? { ...r, quality: "uncertain" as const } : r;
+    const deadband = this.sensor.deadband;
+    if (deadband === undefined) return out;
+    const prev = this.last.get(out.sensor);
+    if (prev && prev.quality === out.quality && out.ts - prev.ts < this.sensor.heartbeat && !moved(prev, out, deadband)) {
+      return undefined;
+    }
+    this.last.set(out.sensor, out);
+    return out;
+  }
+
+  private inRange(r: Reading): boolean {
+    const [min, max] = this.sensor.range!;
+    const values = r.values ? Object.values(r.values) : r.value !== undefined ? [r.value] : [];
+    return values.every((v) => v >= min && v <= max);
+  }
+}
+
+function moved(a: Reading, b: Reading, deadband: number): boolean {
+  if (a.value !== undefined && b.value !== undefined) return Math.abs(a.value - b.value) >= deadband;
+  const av = a.values ?? {};
+  const bv = b.values ?? {};
+  const keys = new Set([...Object.keys(av), ...Object.keys(bv)]);
+  for (const k of keys) {
+    const x = av[k];
+    const y = bv[k];
+    if (x === undefined || y === undefined || Math.abs(x - y) >= deadband) return true;
+  }
+  return false;
+}
+
+export interface SensorRunnerOptions {
+  sensor: SensorConfig;
+  /** Builds the driver; called again after a driver crash. */
+  create: (counters: DriverCounters, report: (h: DriverHealth) => void) => Driver;
+  emit: (r: Reading) => void;
+  logger: Logger;
+  /** Called when the driver's health changes (for events and status). */
+  onHealth?: (sensorId: string, health: DriverHealth) => void;
+}
+
+export class SensorRunner {
+  readonly state: SensorState;
+  readonly config: SensorConfig;
+  private readonly abort = new AbortController();
+  private driver?: Driver;
+  private done?: Promise<void>;
+  private readonly opts: SensorRunnerOptions;
+
+  constructor(opts: SensorRunnerOptions) {
+    this.opts = opts;
+    this.config = opts.sensor;
+    this.state = { id: opts.sensor.id, driver: opts.sensor.driver, counters: newCounters(), published: 0, suppressed: 0, health: { state: "ok" } };
+  }
+
+  start(parent: AbortSignal): void {
+    if (this.done) return;
+    const onAbort = () => this.abort.abort();
+    parent.addEventListener("abort", onAbort, { once: true });
+    this.done = this.loop().finally(() => parent.removeEventListener("abort", onAbort));
+  }
+
+  /** A fresh sample where the driver can poll; undefined otherwise. */
+  async poll(): Promise<Reading[] | undefined> {
+    return this.driver?.poll?.();
+  }
+
+  private report = (h: DriverHealth): void => {
+    const was = this.state.health.state;
+    this.state.health = h;
+    if (h.state === "error") {
+      this.state.counters.errors++;
+      this.opts.logger.warn({ sensor: this.config.id, err: h.error.message, code: (h.error as { code?: string }).code }, "driver error");
+    } else if (was === "error") {
+      this.opts.logger.info({ sensor: this.config.id }, "driver recovered");
+    }
+    if (h.state !== was || h.state === "error") this.opts.onHealth?.(this.config.id, h);
+  };
+
+  private async loop(): Promise<void> {
+    const filter = new ReadingFilter(this.config);
+    let attempt = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        this.driver = this.opts.create(this.state.counters, this.report);
+        for await (const r of this.driver.start(this.abort.signal)) {
+          attempt = 0;
+          const out = filter.apply(r);
+          this.state.lastReading = out ?? r;
+          if (!out) {
+            this.state.suppressed++;
+            continue;
+          }
+          this.state.published++;
+          this.opts.emit(out);
+        }
+      } catch (err) {
+        if (this.abort.signal.aborted) break;
+        this.report({ state: "error", error: err instanceof Error ? err : new Error(errorMessage(err)) });
+      } finally {
+        await this.driver?.close().catch(() => undefined);
+      }
+      if (this.abort.signal.aborted) break;
+      // The iterable ended without an abort (or threw): restart the driver after a backoff.
+      await delay(backoff(attempt++), this.abort.signal);
+    }
+  }
+
+  /** Stops the driver and waits until its loop ended. Safe to call twice. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.driver?.close().catch(() => undefined);
+    await this.done;
+  }
+}
