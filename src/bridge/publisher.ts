@@ -110,6 +110,7 @@ export class Publisher implements AsyncDisposable {
   private idleWaiters: (() => void)[] = [];
   private loop?: Promise<void>;
   private failures = 0;
+  private reconnected = false;
   private lastDropLog = 0;
   private readonly counters = { accepted: 0, published: 0, duplicates: 0, dropped: 0, retries: 0 };
 
@@ -213,6 +214,7 @@ export class Publisher implements AsyncDisposable {
         this.connected = true;
         // The leaf may have been recreated empty: check the stream again before publishing.
         this.streamReady = false;
+        this.reconnected = true;
         this.opts.logger.info({ server: s.server, queued: this.stats.queued }, "local leaf reachable again");
         this.kick();
       }
@@ -220,6 +222,7 @@ export class Publisher implements AsyncDisposable {
     this.connected = false;
   }
 
+  /** Waits `ms`, or less when `kick()` is called (new reading, ack, reconnect, close). */
   private sleepOrWake(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const t = setTimeout(() => {
@@ -231,6 +234,17 @@ export class Publisher implements AsyncDisposable {
         resolve();
       };
     });
+  }
+
+  /** A retry backoff: new readings do not cut it short, only a reconnect or close does. */
+  private backoff(): Promise<void> {
+    const ms = Math.min(5000, 250 * 2 ** Math.min(this.failures, 5));
+    const until = Date.now() + ms;
+    const wait = async (): Promise<void> => {
+      while (!this.closed && Date.now() < until && !this.reconnected) await this.sleepOrWake(until - Date.now());
+      this.reconnected = false;
+    };
+    return wait();
   }
 
   private async run(): Promise<void> {
@@ -246,8 +260,10 @@ export class Publisher implements AsyncDisposable {
           this.failures = 0;
         } catch (err) {
           this.failures++;
-          this.opts.logger.warn({ err: errorMessage(err), attempt: this.failures }, "leaf stream not ready; retrying");
-          await this.sleepOrWake(Math.min(5000, 250 * 2 ** Math.min(this.failures, 5)));
+          if (this.failures === 1 || this.failures % 20 === 0) {
+            this.opts.logger.warn({ err: errorMessage(err), attempt: this.failures }, "leaf stream not ready; retrying");
+          }
+          await this.backoff();
           continue;
         }
       }
@@ -265,7 +281,7 @@ export class Publisher implements AsyncDisposable {
           this.retry.push(entry);
           this.failures++;
           this.opts.logger.warn({ err: errorMessage(err), sensor: entry.reading.sensor }, "cannot look up the last stored seq; retrying");
-          await this.sleepOrWake(Math.min(5000, 250 * 2 ** Math.min(this.failures, 5)));
+          await this.backoff();
           continue;
         }
       }
@@ -364,15 +380,26 @@ export class Publisher implements AsyncDisposable {
       if (!(err instanceof JetStreamApiError && err.status === 404)) {
         throw new GatewayError("EGW_STREAM", `cannot inspect stream ${this.opts.stream} on the local leaf: ${errorMessage(err)}`, { cause: err });
       }
+      await this.addStream(jsm, want);
+    }
+  }
+
+  private async addStream(jsm: JetStreamManager, limits: Partial<StreamConfig>): Promise<void> {
+    try {
       await jsm.streams.add({
         name: this.opts.stream,
         subjects: ["sensors.>"],
         storage: StorageType.File,
         retention: RetentionPolicy.Limits,
         discard: DiscardPolicy.Old,
-        ...want,
+        ...limits,
       });
-      this.opts.logger.info({ stream: this.opts.stream }, "created leaf stream");
+    } catch (err) {
+      const hint = /insufficient storage/i.test(errorMessage(err))
+        ? `: buffer.maxBytes (${this.opts.maxBytes} bytes) is more than the leaf's JetStream max_file_store allows; lower buffer.maxBytes or regenerate the leaf config with \`edge-gateway leaf-config\``
+        : "";
+      throw new GatewayError("EGW_STREAM", `cannot create stream ${this.opts.stream} on the local leaf: ${errorMessage(err)}${hint}`, { cause: err });
     }
+    this.opts.logger.info({ stream: this.opts.stream }, "created leaf stream");
   }
 }

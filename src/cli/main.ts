@@ -1,14 +1,18 @@
 import { readFileSync } from "node:fs";
 import { check } from "./check.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
+import { cloud } from "./cloud.js";
 import { leafConfig } from "./leaf-config.js";
 import { run } from "./run.js";
+import { watch } from "./watch.js";
 
 /** Every command; the order is the order of `--help`. */
 export const commands: Record<string, Command> = {
   run,
   check,
   "leaf-config": leafConfig,
+  cloud,
+  watch,
 };
 
 export function version(): string {

@@ -14,6 +14,7 @@ import { backoff, delay } from "../drivers/util.js";
 import type { DriverHealth, HardwareSeams, Reading } from "../drivers/types.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { LinkMonitor, type LinkState } from "./link-monitor.js";
 import { SensorRunner } from "./sensor-runner.js";
 
 export interface DaemonOptions {
@@ -23,6 +24,8 @@ export interface DaemonOptions {
   hardware?: HardwareSeams;
   /** How long shutdown waits for queued readings to be acknowledged. Default 10 s. */
   flushTimeoutMs?: number;
+  /** How often the uplink and buffer are checked. Default 5 s. */
+  linkCheckMs?: number;
 }
 
 export type EventKind = "config" | "driver" | "link";
@@ -65,6 +68,8 @@ export class Daemon implements AsyncDisposable {
   private stopping?: Promise<void>;
   private readonly flushTimeoutMs: number;
   private sensorsConfig: SensorConfig[] = [];
+  readonly linkMonitor: LinkMonitor;
+  private monitoring?: Promise<void>;
   /** After `stop()`: true when every accepted reading was acknowledged by the leaf. */
   flushedCleanly = false;
 
@@ -88,6 +93,19 @@ export class Daemon implements AsyncDisposable {
       seqs,
       logger: opts.logger.child({ part: "publisher" }),
     });
+    this.linkMonitor = new LinkMonitor({
+      deviceId: opts.config.device.id,
+      hubDomain: opts.config.nats.hubDomain,
+      stream: b.stream,
+      intervalMs: opts.linkCheckMs,
+      logger: opts.logger.child({ part: "link" }),
+      onChange: (state) => this.emitEvent("link", { hub: state.hub, since: state.since, buffer: state.buffer, hubLag: state.hubLag }),
+    });
+  }
+
+  /** Uplink and buffer state, refreshed every few seconds. */
+  get link(): LinkState {
+    return this.linkMonitor.state;
   }
 
   /**
@@ -131,6 +149,7 @@ export class Daemon implements AsyncDisposable {
         this.nc = nc;
         this.logger.info({ server: nc.getServer() }, "connected to the local leaf");
         this.publisher.attach(nc);
+        this.monitoring = this.linkMonitor.run(nc, this.root.signal);
         return;
       } catch (err) {
         if (attempt === 0 || attempt % 20 === 0) {
@@ -235,6 +254,7 @@ export class Daemon implements AsyncDisposable {
       this.logger.error({ left: this.publisher.stats.queued + this.publisher.stats.inFlight }, "shutdown: readings left unpublished (leaf unreachable)");
     }
     await this.publisher.close();
+    await this.monitoring;
     await this.seqs.close();
     if (this.nc) {
       this.logger.info("stopping: draining NATS");

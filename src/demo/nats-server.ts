@@ -140,7 +140,11 @@ export function renderServerConfig(opts: { name: string; domain?: string; leafLi
     if (opts.jetstream !== false) {
       lines.push(`jetstream { store_dir: ${JSON.stringify(storeDir)}${opts.domain ? `, domain: ${JSON.stringify(opts.domain)}` : ""} }`);
     }
-    if (opts.leafListener) lines.push(`leafnodes { listen: "127.0.0.1:${ports.leaf}" }`);
+    // The hub's INFO tells leaves its leafnode address, and a leaf adds it to its reconnect
+    // list, so a leaf that reaches the hub through a proxy (demo, tests) would reconnect around
+    // a cut proxy. `no_advertise` does not stop that on 2.9.10 (measured); advertising a dead
+    // address does: the leaf tries it, fails at once, and returns to its configured URL.
+    if (opts.leafListener) lines.push(`leafnodes { listen: "127.0.0.1:${ports.leaf}", advertise: "127.0.0.1:1" }`);
     return lines.join("\n") + "\n";
   };
 }

@@ -47,7 +47,7 @@ export function startHub(domain = "hub"): Promise<NatsServer> {
 
 /** A leaf for `deviceId`, configured by the production leaf-config renderer, linked to `hubLeafPort`. */
 export async function startLeaf(deviceId: string, hubLeafPort: number): Promise<NatsServer> {
-  const v = validateBootstrap({ device: { id: deviceId, region: "test" }, buffer: { maxBytes: "256MiB" } });
+  const v = validateBootstrap({ device: { id: deviceId, region: "test" } });
   if (!v.ok) throw new Error(JSON.stringify(v.problems));
   return NatsServer.create(deviceId, (ports, storeDir) =>
     renderLeafConfig(v.value, { hub: `nats-leaf://127.0.0.1:${hubLeafPort}`, listen: `127.0.0.1:${ports.client}`, storeDir, monitor: false }),

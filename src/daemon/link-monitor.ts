@@ -1,0 +1,113 @@
+/**
+ * Watches the uplink from the leaf's point of view and the leaf's buffer: whether the hub's
+ * JetStream domain answers through the leaf, how many readings the leaf stream holds, and —
+ * while the hub is reachable — how far the hub's source for this device lags behind.
+ */
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { delay } from "../drivers/util.js";
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
+
+export interface LinkState {
+  /** `up` when the hub's JetStream answered through the leaf at the last check. */
+  hub: "up" | "down" | "unknown";
+  /** When `hub` last changed (ms since epoch). */
+  since: number;
+  buffer: { messages: number; bytes: number; oldestAgeMs?: number };
+  /** Readings of this device the hub stream has not copied yet; undefined while unknown. */
+  hubLag?: number;
+  /** When the state was last refreshed. */
+  checkedAt?: number;
+}
+
+export interface LinkMonitorOptions {
+  deviceId: string;
+  hubDomain: string;
+  /** Leaf stream, and the hub stream that sources it (same name). */
+  stream: string;
+  intervalMs?: number;
+  logger: Logger;
+  onChange?: (state: LinkState, previous: LinkState) => void;
+}
+
+export class LinkMonitor {
+  state: LinkState = { hub: "unknown", since: Date.now(), buffer: { messages: 0, bytes: 0 } };
+  private readonly opts: LinkMonitorOptions;
+  private local?: JetStreamManager;
+  private hub?: JetStreamManager;
+
+  constructor(opts: LinkMonitorOptions) {
+    this.opts = opts;
+  }
+
+  /** Checks every interval until `signal` aborts. Resolves, never rejects. */
+  async run(nc: NatsConnection, signal: AbortSignal): Promise<void> {
+    this.local = await jetstreamManager(nc, { timeout: 2000 }).catch(() => undefined);
+    this.hub = await jetstreamManager(nc, { domain: this.opts.hubDomain, timeout: 2000 }).catch(() => undefined);
+    while (!signal.aborted) {
+      await this.check().catch((err) => this.opts.logger.debug({ err: errorMessage(err) }, "link check failed"));
+      if (!(await delay(this.opts.intervalMs ?? 5000, signal))) break;
+    }
+  }
+
+  /** One refresh of the state. */
+  async check(): Promise<LinkState> {
+    const prev = this.state;
+    const next: LinkState = { ...prev, buffer: { ...prev.buffer }, checkedAt: Date.now() };
+    try {
+      const info = await this.local!.streams.info(this.opts.stream);
+      const first = info.state.first_ts ? Date.parse(info.state.first_ts) : NaN;
+      next.buffer = {
+        messages: info.state.messages,
+        bytes: info.state.bytes,
+        oldestAgeMs: info.state.messages > 0 && Number.isFinite(first) ? Math.max(0, Date.now() - first) : undefined,
+      };
+    } catch {
+      // The stream appears with the first publish; keep the last known figures.
+    }
+    let hubUp = false;
+    try {
+      await this.hub!.getAccountInfo();
+      hubUp = true;
+    } catch {
+      hubUp = false;
+    }
+    if (hubUp) {
+      try {
+        const info = await this.hub!.streams.info(this.opts.stream);
+        const api = `$JS.${this.opts.deviceId}.API`;
+        const src = (info.sources ?? []).find((s) => (s as { external?: { api?: string } }).external?.api === api);
+        next.hubLag = src?.lag;
+      } catch {
+        next.hubLag = undefined;
+      }
+    }
+    const hub = hubUp ? "up" : "down";
+    if (hub !== prev.hub) {
+      next.hub = hub;
+      next.since = Date.now();
+    }
+    this.state = next;
+    this.report(next, prev);
+    return next;
+  }
+
+  private report(next: LinkState, prev: LinkState): void {
+    const log = this.opts.logger;
+    const fields = { hub: next.hub, bufferMessages: next.buffer.messages, bufferBytes: next.buffer.bytes, oldestAgeMs: next.buffer.oldestAgeMs, hubLag: next.hubLag };
+    let changed = false;
+    if (next.hub !== prev.hub) {
+      changed = true;
+      if (next.hub === "up") log.info(fields, "uplink up: the hub is reachable through the leaf");
+      else log.warn(fields, "uplink down: readings are kept in the leaf stream until it returns");
+    } else if ((prev.hubLag ?? 0) > 0 && next.hubLag === 0) {
+      changed = true;
+      log.info(fields, "hub caught up with this device's buffer");
+    } else if (next.hubLag !== undefined && prev.hubLag === undefined) {
+      changed = true;
+      log.info(fields, "hub source found");
+    }
+    if (changed) this.opts.onChange?.(next, prev);
+  }
+}
