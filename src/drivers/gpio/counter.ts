@@ -52,6 +52,7 @@ export function createGpioCounter(config: SensorOf<"gpio-counter">, ctx: DriverC
   let running: Promise<void> | undefined;
   let state: CounterState | undefined;
   let saved = true;
+  let saving: Promise<void> = Promise.resolve();
   let intervalPulses = 0;
   let intervalStart = 0;
   let isOpen = false;
@@ -145,12 +146,14 @@ export function createGpioCounter(config: SensorOf<"gpio-counter">, ctx: DriverC
         channel.push(reading(s, ts));
         intervalPulses = 0;
         intervalStart = ts;
-        await save();
+        // Saved in the background, one write at a time, so slow storage never delays a tick.
+        saving = saving.then(save);
       }
     } finally {
       isOpen = false;
       debouncer.cancel();
-      await save();
+      saving = saving.then(save);
+      await saving;
     }
   };
 
