@@ -150,7 +150,9 @@ export const modbusRtuSensor = z.strictObject({
 });
 
 const gpioPin = z.number().int().min(0).max(63).describe("BCM GPIO number, as printed on the pinout.");
-const gpioEdge = z.enum(["both", "rising", "falling"]);
+const gpioEdge = z
+  .enum(["both", "rising", "falling"])
+  .describe("Which settled changes count, in logical terms (after `activeLow`): `rising` = becomes 1 (active), `falling` = becomes 0.");
 
 export const gpioInputSensor = z.strictObject({
   ...sensorCommon,
@@ -158,7 +160,7 @@ export const gpioInputSensor = z.strictObject({
   pin: gpioPin,
   edge: gpioEdge.default("both"),
   debounce: duration().prefault("10ms").describe("Software debounce: a level must hold this long to count."),
-  activeLow: z.boolean().default(false),
+  activeLow: z.boolean().default(false).describe("Invert: a low pin reads as 1 (active), e.g. a switch to ground with a pull-up."),
 });
 
 export const gpioCounterSensor = z.strictObject({
@@ -166,8 +168,8 @@ export const gpioCounterSensor = z.strictObject({
   driver: z.literal("gpio-counter"),
   pin: gpioPin,
   edge: gpioEdge.default("rising"),
-  debounce: duration().prefault("5ms"),
-  activeLow: z.boolean().default(false),
+  debounce: duration().prefault("5ms").describe("Software debounce; keep it shorter than the meter's pulse width (S0: >= 30 ms)."),
+  activeLow: z.boolean().default(false).describe("Invert: a low pin reads as 1 (active), e.g. an open-collector S0 output with a pull-up."),
   perPulse: z.number().positive().default(1).describe("Unit amount per pulse (e.g. 0.001 m3, 1 Wh)."),
 });
 
@@ -177,8 +179,9 @@ export const ds18b20Sensor = z.strictObject({
   address: z
     .string()
     .regex(/^(auto|28-[0-9a-fA-F]{12})$/, { error: "address must be `auto` or a 1-Wire id like 28-0316a2794bff" })
-    .default("auto"),
-  basePath: z.string().default("/sys/bus/w1/devices"),
+    .default("auto")
+    .describe("1-Wire id of the probe (`28-…`), or `auto`: every `28-*` device, each published as `<id>-<address>`."),
+  basePath: z.string().default("/sys/bus/w1/devices").describe("The kernel's w1 devices directory."),
 });
 
 export const DRIVER_NAMES = [
@@ -240,8 +243,12 @@ export const sensorSchema = z
 export const outputSchema = z.strictObject({
   id: token("output id"),
   pin: gpioPin,
-  initial: z.union([z.boolean(), z.literal(0), z.literal(1)]).default(false).transform((v) => v === true || v === 1),
-  activeLow: z.boolean().default(false),
+  initial: z
+    .union([z.boolean(), z.literal(0), z.literal(1)])
+    .default(false)
+    .transform((v) => v === true || v === 1)
+    .describe("Logical value set when the gateway starts (true/1 = active)."),
+  activeLow: z.boolean().default(false).describe("Invert: active drives the pin low (e.g. relay boards that switch on low)."),
 });
 
 export const mqttSubscriptionSchema = z.strictObject({

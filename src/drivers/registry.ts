@@ -1,5 +1,7 @@
 import type { DriverName, SensorConfig, SensorOf } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
+import { createGpioCounter, createGpioInput } from "./gpio/index.js";
+import { createDs18b20 } from "./onewire/index.js";
 import { createSimulated } from "./simulated.js";
 import type { Driver, DriverContext, DriverFactory } from "./types.js";
 
@@ -10,6 +12,9 @@ export type DriverRegistry = { [D in DriverName]?: DriverFactory<SensorOf<D>> };
 export function defaultRegistry(): DriverRegistry {
   return {
     simulated: createSimulated,
+    "gpio-input": createGpioInput,
+    "gpio-counter": createGpioCounter,
+    ds18b20: createDs18b20,
   };
 }
 

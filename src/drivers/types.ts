@@ -6,6 +6,7 @@
  * the daemon assigns those when it hands a reading to the bridge.
  */
 import type { Logger } from "pino";
+import type { GpioFactory } from "./gpio/types.js";
 
 /** `good`, `uncertain` (clock not synced, out of configured range), `bad` (sensor reports a fault). */
 export type Quality = "good" | "uncertain" | "bad";
@@ -81,8 +82,12 @@ export type DriverFactory<Config> = (config: Config, ctx: DriverContext) => Driv
 export interface HardwareSeams {
   /** Opens serial ports (production: `serialport`; tests: a real pty path). */
   serial?: unknown;
-  /** Exports GPIO pins (production: `onoff`; tests: a fake with controlled edges). */
-  gpio?: unknown;
+  /**
+   * Exports GPIO pins (production: `createOnoffGpioFactory()`; tests: a fake with controlled
+   * edges). Pass the same factory to every GPIO sensor and to the outputs. When absent, GPIO
+   * drivers use one process-wide onoff factory.
+   */
+  gpio?: GpioFactory;
   /** Root of sysfs (production: `/sys`; tests: a temp dir with the real file format). */
   sysfsRoot?: string;
   /** Clock, for drivers whose timing tests need control. */
