@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the deployment linters used by test/deploy (not project dependencies, so they stay
 # out of package.json / package-lock.json): dockerfile-utils and dockerfilelint from the npm
-# registry into .tmp/lint-tools, and Debian's docker-compose (1.29, `config` validates a
-# compose file without a Docker engine). hadolint is in neither registry. Safe to run again.
+# registry into .tmp/lint-tools; from Debian, docker-compose (1.29: `config` validates a
+# compose file without a Docker engine) and shellcheck (scripts/install.sh). hadolint is in
+# neither registry. Safe to run again.
 # Usage: bash scripts/install-lint-tools.sh   (CI: call it before `npm test`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,9 +21,12 @@ if ! have dockerfile-utils "$DOCKERFILE_UTILS" || ! have dockerfilelint "$DOCKER
     "dockerfile-utils@$DOCKERFILE_UTILS" "dockerfilelint@$DOCKERFILELINT" >&2
 fi
 
-if ! command -v docker-compose >/dev/null 2>&1; then
+need=()
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "edge-gateway: installing Debian's docker-compose" >&2
+  echo "edge-gateway: installing Debian packages: ${need[*]}" >&2
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends docker-compose >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -60,7 +60,8 @@ let pkg: { engines: { node: string }; bin: Record<string, string>; allowScripts:
 let lock: { packages: Record<string, { dev?: boolean; hasInstallScript?: boolean }> };
 
 beforeAll(async () => {
-  if (!existsSync(join(TOOLS, "dockerfile-utils")) || !existsSync(join(TOOLS, "dockerfilelint"))) {
+  const haveCompose = (await run("docker-compose", ["version"])).code === 0;
+  if (!existsSync(join(TOOLS, "dockerfile-utils")) || !existsSync(join(TOOLS, "dockerfilelint")) || !haveCompose) {
     const r = await run("bash", [join(REPO, "scripts/install-lint-tools.sh")], { timeoutMs: 180_000 });
     expect(r.code, `scripts/install-lint-tools.sh: ${explain(r)}`).toBe(0);
   }

@@ -48,6 +48,16 @@ beforeAll(async () => {
 afterAll(cleanupTempDirs);
 
 describe("scripts/install.sh --root", () => {
+  it("passes shellcheck", async () => {
+    const have = (await run("shellcheck", ["--version"])).code === 0;
+    if (!have) {
+      const r = await run("bash", [join(REPO, "scripts/install-lint-tools.sh")], { timeoutMs: 180_000 });
+      expect(r.code, explain(r)).toBe(0);
+    }
+    const r = await run("shellcheck", [INSTALL, join(REPO, "scripts/install-lint-tools.sh")]);
+    expect(r.code, explain(r)).toBe(0);
+  });
+
   it("--help explains the options; an unknown option exits 1", async () => {
     const help = await run("bash", [INSTALL, "--help"]);
     expect(help.code).toBe(0);
