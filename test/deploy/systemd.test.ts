@@ -45,6 +45,19 @@ describe("systemd units", () => {
     expect(r.stderr + r.stdout, explain(r)).toBe("");
   });
 
+  it("systemd-analyze security rates both units OK (gateway <= 2.5, leaf <= 2.0; Debian's stock nats-server.service: 9.0)", async () => {
+    for (const [unit, max] of [
+      ["edge-gateway.service", 2.5],
+      ["edge-gateway-nats.service", 2.0],
+    ] as const) {
+      const r = await run("systemd-analyze", ["security", "--offline=yes", join(dir, unit)]);
+      expect(r.code, explain(r)).toBe(0);
+      const m = /Overall exposure level for \S+: ([\d.]+)/.exec(r.stdout + r.stderr);
+      expect(m, explain(r)).not.toBeNull();
+      expect(Number(m![1]), `${unit}\n${r.stdout}`).toBeLessThanOrEqual(max);
+    }
+  });
+
   it("verify does report a missing ExecStart binary (so the check above is not vacuous)", async () => {
     const unit = await readFile(GATEWAY_UNIT, "utf8");
     const broken = join(dir, "broken.service");

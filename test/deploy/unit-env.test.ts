@@ -22,8 +22,8 @@ let configDir: string;
 let stateDir: string;
 
 /** The environment systemd builds for the unit (no variables inherited from the caller). */
-function unitEnv(): NodeJS.ProcessEnv {
-  return {
+function unitEnv(home: "nonexistent" | "unset" = "nonexistent"): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
     PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     LANG: "C.UTF-8",
     HOME: "/nonexistent",
@@ -34,11 +34,13 @@ function unitEnv(): NodeJS.ProcessEnv {
     STATE_DIRECTORY: stateDir,
     CONFIGURATION_DIRECTORY: configDir,
   };
+  if (home === "unset") delete env.HOME;
+  return env;
 }
 
-function asUnit(args: string[]) {
+function asUnit(args: string[], home: "nonexistent" | "unset" = "nonexistent") {
   return run(process.execPath, [join(REPO, "bin/edge-gateway.js"), ...args], {
-    env: unitEnv(),
+    env: unitEnv(home),
     cwd: stateDir,
     ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}),
   });
@@ -70,13 +72,13 @@ afterAll(async () => {
 });
 
 describe.skipIf(!HAVE_CLI)("CLI with edge-gateway.service's environment", () => {
-  it("check: a bootstrap file without `state:` is valid, the config dir stays untouched", async () => {
+  it.each(["nonexistent", "unset"] as const)("check (HOME %s): a bootstrap file without `state:` is valid, the config dir stays untouched", async (home) => {
     const file = await readOnlyConfig(
-      "gateway.yaml",
+      `gateway-${home}.yaml`,
       "device: { id: pi-unit, region: test }\nnats: { servers: [nats://127.0.0.1:4222] }\nremoteConfig: { bucket: gateway-config }\n",
     );
     const before = await treeListing(configDir);
-    const r = await asUnit(["check", "--config", file]);
+    const r = await asUnit(["check", "--config", file], home);
     expect(r.code, explain(r)).toBe(0);
     expect(await treeListing(configDir)).toEqual(before);
   });
