@@ -1,5 +1,6 @@
 import type { DriverName, SensorConfig, SensorOf } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
+import { createModbusRtu, createNmea, createPms5003, createSerialLines } from "./serial/index.js";
 import { createSimulated } from "./simulated.js";
 import type { Driver, DriverContext, DriverFactory } from "./types.js";
 
@@ -10,6 +11,10 @@ export type DriverRegistry = { [D in DriverName]?: DriverFactory<SensorOf<D>> };
 export function defaultRegistry(): DriverRegistry {
   return {
     simulated: createSimulated,
+    "serial-lines": createSerialLines,
+    pms5003: createPms5003,
+    nmea: createNmea,
+    "modbus-rtu": createModbusRtu,
   };
 }
 
