@@ -32,8 +32,11 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Starts a socat pty pair whose links live in a fresh temp dir (removed by `cleanupTempDirs`). */
-export async function startPtyPair(): Promise<PtyPair> {
+/**
+ * Starts a socat pty pair whose links live in a fresh temp dir (removed by `cleanupTempDirs`).
+ * With `{start: false}` only the paths are chosen (a device plugged in later: call `start()`).
+ */
+export async function startPtyPair(opts: { start?: boolean } = {}): Promise<PtyPair> {
   const dir = await tempDir("egw-pty-");
   const a = join(dir, "ttyA");
   const b = join(dir, "ttyB");
@@ -59,7 +62,7 @@ export async function startPtyPair(): Promise<PtyPair> {
     },
   };
   pairs.add(pair);
-  await pair.start();
+  if (opts.start !== false) await pair.start();
   return pair;
 }
 
