@@ -143,9 +143,11 @@ describe("modbus-rtu › against jsmodbus slaves over a real pty", () => {
     const ctx7 = testContext(serial);
     const common = { port: pair.a, baudRate: 19200 };
     const unit1 = run(createModbusRtu(modbus({ ...common, id: "meter-1", unitId: 1, interval: "500ms", registers: UNIT1_REGISTERS }), ctx1));
-    const unit2 = run(
-      createModbusRtu(modbus({ ...common, id: "meter-2", unitId: 2, interval: "250ms", unit: "count", registers: [{ name: "pulses", address: 0 }] }), ctx2),
+    const meter2 = createModbusRtu(
+      modbus({ ...common, id: "meter-2", unitId: 2, interval: "250ms", unit: "count", registers: [{ name: "pulses", address: 0 }] }),
+      ctx2,
     );
+    const unit2 = run(meter2);
     // Absent: three registers, so a driver that did not give up after the first timeout would hold the bus 3 × 600 ms.
     const absentRegs = [0, 1, 2].map((a) => ({ name: `r${a}`, address: a }));
     const unit7 = run(createModbusRtu(modbus({ ...common, id: "meter-7", unitId: 7, interval: "250ms", timeout: "600ms", registers: absentRegs }), ctx7));
@@ -161,6 +163,8 @@ describe("modbus-rtu › against jsmodbus slaves over a real pty", () => {
     }
     for (const r of unit2.readings) expect(r).toMatchObject({ sensor: "meter-2", value: 42, unit: "count", quality: "good" });
     expect(unit7.readings).toEqual([]);
+    // An on-demand read goes through the same serialised bus.
+    expect(await meter2.poll!()).toEqual([expect.objectContaining({ sensor: "meter-2", value: 42, unit: "count" })]);
 
     // Serialised requests: no unit ever saw a corrupted or mismatched answer.
     expect(ctx1.counters.rejected).toEqual({});

@@ -124,13 +124,15 @@ interface ModbusFailure extends Error {
  * register name. Sensors on one `port` share it and their requests are serialised. A unit that
  * does not answer within `timeout` ends that poll (so it costs the bus one `timeout` per poll)
  * and is reported as a driver error; a Modbus exception skips that register (`exception`), a
- * bad CRC is counted as `checksum`.
+ * bad CRC is counted as `checksum`. `poll()` reads the unit once more, now, while the driver
+ * runs (undefined when it is not running or nothing answered).
  */
 export function createModbusRtu(config: SensorOf<"modbus-rtu">, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const rejects = new RejectLog(ctx, config.id);
   const { parity, dataBits, stopBits } = config;
-  return serialDriver(config, ctx, { parity, dataBits, stopBits }, (emit, health, logger) => {
+  let activePoll: (() => Promise<Reading | undefined>) | undefined;
+  const driver = serialDriver(config, ctx, { parity, dataBits, stopBits }, (emit, health, logger) => {
     let port: LeasePort | undefined;
     return {
       healthFromData: true,
@@ -164,14 +166,14 @@ export function createModbusRtu(config: SensorOf<"modbus-rtu">, ctx: DriverConte
               }),
           );
 
-        for await (const _ of ticker(config.interval, signal)) {
-          if (!lease.isOpen) continue;
+        const pollOnce = async (): Promise<Reading | undefined> => {
+          if (!lease.isOpen) return undefined;
           const values: Record<string, number> = {};
           const units: Record<string, string> = {};
           let answered = false;
           let ts = 0;
           for (const reg of config.registers) {
-            if (signal.aborted) return;
+            if (signal.aborted) return undefined;
             try {
               const bytes = await read(reg);
               ctx.counters.read++;
@@ -205,7 +207,7 @@ export function createModbusRtu(config: SensorOf<"modbus-rtu">, ctx: DriverConte
           }
           if (answered) health.ok();
           const names = Object.keys(values);
-          if (names.length === 0) continue;
+          if (names.length === 0) return undefined;
           const reading: Reading = { sensor: config.id, type: config.type, ts, quality: "good" };
           if (config.registers.length === 1) {
             reading.value = values[names[0]!]!;
@@ -215,9 +217,25 @@ export function createModbusRtu(config: SensorOf<"modbus-rtu">, ctx: DriverConte
             reading.values = values;
             if (Object.keys(units).length) reading.units = units;
           }
-          emit(reading);
+          return reading;
+        };
+
+        activePoll = pollOnce;
+        try {
+          for await (const _ of ticker(config.interval, signal)) {
+            const reading = await pollOnce();
+            if (reading) emit(reading);
+          }
+        } finally {
+          if (activePoll === pollOnce) activePoll = undefined;
         }
       },
     };
   });
+  // The control service's `read`: one extra poll now, queued on the bus like any other.
+  driver.poll = async () => {
+    const reading = await activePoll?.();
+    return reading ? [reading] : undefined;
+  };
+  return driver;
 }
