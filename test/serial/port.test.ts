@@ -1,4 +1,5 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { SerialPort } from "serialport";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { sensorSchema, type SensorOf } from "../../src/config/schema.js";
 import { createModbusRtu, createSerialLines, nodeSerialFactory, portManagerFor } from "../../src/drivers/serial/index.js";
 import jsmodbus from "jsmodbus";
@@ -14,6 +15,7 @@ const states = (reports: { state: string }[]) => reports.map((r) => r.state);
 
 describe("serial ports › unplug, absence and sharing", () => {
   afterEach(async () => {
+    vi.restoreAllMocks();
     await stopDrivers();
     await closeDevices();
     await stopPtyPairs();
@@ -115,5 +117,17 @@ describe("serial ports › unplug, absence and sharing", () => {
     expect(manager.paths).toEqual([pair.a]);
     await b.stop();
     expect(manager.paths).toEqual([]);
+  });
+
+  it("never enumerates ports, so a missing udevadm (SerialPort.list() rejecting) cannot hurt", async () => {
+    const list = vi.spyOn(SerialPort, "list").mockRejectedValue(Object.assign(new Error("spawn udevadm ENOENT"), { code: "ENOENT" }));
+    const pair = await startPtyPair();
+    const ctx = testContext();
+    const r = run(createSerialLines(kv(pair.a), ctx));
+    const device = await openDevice(pair.b);
+    await waitFor(() => ctx.reports.length === 1, { timeout: 15_000, what: "port open" });
+    await device.write("t=5\n");
+    await waitFor(() => r.readings.length === 1, { timeout: 15_000, what: "reading" });
+    expect(list).not.toHaveBeenCalled();
   });
 });
