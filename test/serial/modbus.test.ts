@@ -81,7 +81,24 @@ const UNIT1_VALUES = {
  * device end of the pty. jsmodbus answers every unit id, so a small router hands each 8-byte
  * FC3/FC4 request to the server of its unit id and drops requests for absent units.
  */
-function startSlaves(device: Device, units: Record<number, { holding: Buffer; input?: Buffer }>): { requests: Map<number, number> } {
+/** CRC-16/MODBUS (poly 0xA001 reflected, init 0xFFFF), appended low byte first. */
+function withCrc(frame: number[]): Buffer {
+  let crc = 0xffff;
+  for (const byte of frame) {
+    crc ^= byte;
+    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  }
+  return Buffer.from([...frame, crc & 0xff, crc >> 8]);
+}
+
+/** Answers a request itself instead of the slave (faults the slave cannot produce). */
+type Override = (request: Buffer) => Buffer | undefined;
+
+function startSlaves(
+  device: Device,
+  units: Record<number, { holding: Buffer; input?: Buffer }>,
+  override: Override = () => undefined,
+): { requests: Map<number, number> } {
   const sockets = new Map<number, EventEmitter>();
   const requests = new Map<number, number>();
   for (const [id, regs] of Object.entries(units)) {
@@ -99,7 +116,9 @@ function startSlaves(device: Device, units: Record<number, { holding: Buffer; in
       pending = pending.subarray(8);
       const unit = request[0]!;
       requests.set(unit, (requests.get(unit) ?? 0) + 1);
-      sockets.get(unit)?.emit("data", Buffer.from(request));
+      const answer = override(request);
+      if (answer) device.port.write(answer);
+      else sockets.get(unit)?.emit("data", Buffer.from(request));
     }
   });
   return { requests };
@@ -182,5 +201,32 @@ describe("modbus-rtu › against jsmodbus slaves over a real pty", () => {
     const ts = unit2.readings.map((r) => r.ts);
     const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
     expect(Math.max(...gaps)).toBeLessThan(250 + 600 + 500);
+  });
+
+  it("skips a register answered with a Modbus exception or a bad CRC, counts both, and publishes the rest", async () => {
+    const pair = await startPtyPair();
+    const device = await openDevice(pair.b);
+    const holding = new Image().u16(0, 7).u16(1, 8).u16(2, 9);
+    startSlaves(device, { 3: { holding: holding.buf } }, (req) => {
+      const address = req.readUInt16BE(2);
+      if (address === 1) return withCrc([req[0]!, 0x83, 0x02]); // illegal data address
+      if (address === 2) {
+        const bad = withCrc([req[0]!, 0x03, 0x02, 0x00, 0x09]);
+        bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
+        return bad;
+      }
+      return undefined;
+    });
+    const ctx = testContext();
+    const registers = [0, 1, 2].map((a) => ({ name: `r${a}`, address: a }));
+    const r = run(createModbusRtu(modbus({ port: pair.a, id: "m3", unitId: 3, interval: "200ms", registers }), ctx));
+    await waitFor(() => r.readings.length >= 2, { timeout: 15_000, what: "two polls" });
+    expect(r.readings[0]).toMatchObject({ values: { r0: 7 } });
+    expect(Object.keys(r.readings[0]!.values!)).toEqual(["r0"]);
+    expect(ctx.counters.rejected.exception).toBeGreaterThanOrEqual(2);
+    expect(ctx.counters.rejected.checksum).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(ctx.counters.rejected).sort()).toEqual(["checksum", "exception"]);
+    // The unit answers, so the driver is healthy; bad answers are data problems, not errors.
+    expect(ctx.reports).toEqual([{ state: "ok" }]);
   });
 });
