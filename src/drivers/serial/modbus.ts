@@ -1,14 +1,10 @@
 import { EventEmitter } from "node:events";
-import modbusSerial from "modbus-serial";
 import type { SensorOf } from "../../config/schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { ticker } from "../util.js";
 import { RejectLog, serialDriver } from "./common.js";
 import type { PortLease } from "./port.js";
-
-// modbus-serial is CommonJS: `module.exports` is the client class and `.default` points back to it.
-const ModbusRTU = modbusSerial.default;
 
 type Register = SensorOf<"modbus-rtu">["registers"][number];
 
@@ -145,7 +141,10 @@ export function createModbusRtu(config: SensorOf<"modbus-rtu">, ctx: DriverConte
       async run(lease, signal) {
         port = new LeasePort(lease);
         const leasePort = port;
-        const client = new ModbusRTU(leasePort);
+        // Loaded on first use: modbus-serial pulls in serialport's native binding at import time.
+        // It is CommonJS: `module.exports` is the client class and `.default` points back to it.
+        const { default: modbusSerial } = await import("modbus-serial");
+        const client = new modbusSerial.default(leasePort);
         await new Promise<void>((resolve) => client.open(() => resolve()));
         client.on("error", (err: unknown) => logger.debug({ err: errorMessage(err) }, "modbus client error"));
 
