@@ -288,6 +288,42 @@ function checkUniqueIds(list: readonly { id: string }[] | undefined, key: string
   });
 }
 
+/** Line settings of a serial sensor, as the port will be opened (non-Modbus drivers use 8N1). */
+function lineSettings(s: SensorConfig): Record<"baudRate" | "parity" | "dataBits" | "stopBits", string | number> | undefined {
+  switch (s.driver) {
+    case "serial-lines":
+    case "pms5003":
+    case "nmea":
+      return { baudRate: s.baudRate, parity: "none", dataBits: 8, stopBits: 1 };
+    case "modbus-rtu":
+      return { baudRate: s.baudRate, parity: s.parity, dataBits: s.dataBits, stopBits: s.stopBits };
+    default:
+      return undefined;
+  }
+}
+
+/** Enabled sensors naming the same serial `port` share one open port, so they must agree on its line settings. */
+function checkSharedSerialPorts(list: readonly SensorConfig[] | undefined, ctx: z.RefinementCtx): void {
+  const first = new Map<string, { index: number; id: string; settings: NonNullable<ReturnType<typeof lineSettings>> }>();
+  (list ?? []).forEach((sensor, i) => {
+    const settings = lineSettings(sensor);
+    if (!settings || !sensor.enabled || !("port" in sensor)) return;
+    const seen = first.get(sensor.port);
+    if (!seen) {
+      first.set(sensor.port, { index: i, id: sensor.id, settings });
+      return;
+    }
+    for (const key of Object.keys(settings) as (keyof typeof settings)[]) {
+      if (settings[key] === seen.settings[key]) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: ["sensors", i, key],
+        message: `port ${sensor.port} is shared with sensor ${JSON.stringify(seen.id)} (sensors[${seen.index}]), which uses ${key} ${JSON.stringify(seen.settings[key])}, not ${JSON.stringify(settings[key])}: sensors on one port must use the same line settings`,
+      });
+    }
+  });
+}
+
 const remoteFields = {
   sensors: z.array(sensorSchema).default([]),
   outputs: z.array(outputSchema).default([]),
@@ -298,6 +334,7 @@ const remoteFields = {
 /** The remote config document (A6): KV `gateway-config`, key `devices.<deviceId>`. */
 export const remoteDocumentSchema = z.strictObject(remoteFields).superRefine((doc, ctx) => {
   checkUniqueIds(doc.sensors, "sensors", ctx);
+  checkSharedSerialPorts(doc.sensors, ctx);
   checkUniqueIds(doc.outputs, "outputs", ctx);
 });
 
@@ -345,6 +382,7 @@ export const bootstrapSchema = z
   })
   .superRefine((cfg, ctx) => {
     checkUniqueIds(cfg.sensors, "sensors", ctx);
+    checkSharedSerialPorts(cfg.sensors, ctx);
     checkUniqueIds(cfg.outputs, "outputs", ctx);
   });
 

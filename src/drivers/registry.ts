@@ -2,6 +2,7 @@ import type { DriverName, SensorConfig, SensorOf } from "../config/schema.js";
 import { GatewayError } from "../errors.js";
 import { createGpioCounter, createGpioInput } from "./gpio/index.js";
 import { createDs18b20 } from "./onewire/index.js";
+import { createModbusRtu, createNmea, createPms5003, createSerialLines } from "./serial/index.js";
 import { createSimulated } from "./simulated.js";
 import type { Driver, DriverContext, DriverFactory } from "./types.js";
 
@@ -15,6 +16,10 @@ export function defaultRegistry(): DriverRegistry {
     "gpio-input": createGpioInput,
     "gpio-counter": createGpioCounter,
     ds18b20: createDs18b20,
+    "serial-lines": createSerialLines,
+    pms5003: createPms5003,
+    nmea: createNmea,
+    "modbus-rtu": createModbusRtu,
   };
 }
 

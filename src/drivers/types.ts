@@ -7,6 +7,7 @@
  */
 import type { Logger } from "pino";
 import type { GpioFactory } from "./gpio/types.js";
+import type { SerialPortFactory } from "./serial/types.js";
 
 /** `good`, `uncertain` (clock not synced, out of configured range), `bad` (sensor reports a fault). */
 export type Quality = "good" | "uncertain" | "bad";
@@ -80,8 +81,12 @@ export type DriverFactory<Config> = (config: Config, ctx: DriverContext) => Driv
  * in the type so that a test only supplies what it exercises; the daemon supplies them all.
  */
 export interface HardwareSeams {
-  /** Opens serial ports (production: `serialport`; tests: a real pty path). */
-  serial?: unknown;
+  /**
+   * Opens serial ports (production: `serialport`; tests: the same factory on a real pty path).
+   * Sensors whose ports are opened through one factory instance share ports by path; without
+   * one, serial drivers use the production factory.
+   */
+  serial?: SerialPortFactory;
   /**
    * Exports GPIO pins (production: `createOnoffGpioFactory()`; tests: a fake with controlled
    * edges). Pass the same factory to every GPIO sensor and to the outputs. When absent, GPIO
