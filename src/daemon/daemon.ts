@@ -6,7 +6,8 @@
 import { readFile } from "node:fs/promises";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
-import type { BootstrapConfig, SensorConfig } from "../config/schema.js";
+import type { BootstrapConfig, OutputConfig, SensorConfig } from "../config/schema.js";
+import { openOutputs, type Outputs } from "../drivers/gpio/index.js";
 import { Publisher } from "../bridge/publisher.js";
 import { SeqStore } from "../bridge/seq-store.js";
 import { createDriver, defaultRegistry, type DriverRegistry } from "../drivers/registry.js";
@@ -69,6 +70,9 @@ export class Daemon implements AsyncDisposable {
   private readonly flushTimeoutMs: number;
   private sensorsConfig: SensorConfig[] = [];
   readonly linkMonitor: LinkMonitor;
+  /** GPIO outputs (`outputs:`), settable through `outputs.set(id, value)`. */
+  outputs?: Outputs;
+  private outputsConfig: OutputConfig[] = [];
   private monitoring?: Promise<void>;
   /** After `stop()`: true when every accepted reading was acknowledged by the leaf. */
   flushedCleanly = false;
@@ -118,6 +122,7 @@ export class Daemon implements AsyncDisposable {
     // Bad credentials fail the start; an unreachable leaf does not (it is retried forever).
     const connOpts = await leafConnectionOptions(opts.config);
     d.connecting = d.connectLeaf(connOpts);
+    await d.applyOutputs(opts.config.outputs);
     await d.applySensors(opts.config.sensors);
     d.logger.info({ device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size }, "edge-gateway started");
     return d;
@@ -229,6 +234,25 @@ export class Daemon implements AsyncDisposable {
     return { started, restarted, stopped };
   }
 
+  /**
+   * Opens the configured GPIO outputs, re-opening them all when the list changed. Never
+   * rejects: a pin that cannot be opened is reported as a driver event and retried.
+   */
+  async applyOutputs(outputs: OutputConfig[]): Promise<boolean> {
+    if (this.outputs && JSON.stringify(outputs) === JSON.stringify(this.outputsConfig)) return false;
+    await this.outputs?.close();
+    this.outputs = undefined;
+    this.outputsConfig = outputs;
+    if (outputs.length > 0) {
+      this.outputs = await openOutputs(outputs, {
+        logger: this.logger.child({ part: "outputs" }),
+        hardware: this.hardware,
+        report: (id, h) => this.onHealth(`output:${id}`, h),
+      });
+    }
+    return true;
+  }
+
   /** The sensor configs currently applied. */
   get appliedSensors(): SensorConfig[] {
     return this.sensorsConfig;
@@ -248,6 +272,7 @@ export class Daemon implements AsyncDisposable {
     this.root.abort();
     await this.connecting;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    await this.outputs?.close();
     this.logger.info({ queued: this.publisher.stats.queued }, "stopping: flushing publisher");
     this.flushedCleanly = this.nc ? await this.publisher.flush(this.flushTimeoutMs) : this.publisher.stats.queued === 0;
     if (!this.flushedCleanly) {
