@@ -99,6 +99,11 @@ export async function ensureConfigBucket(nc: NatsConnection, opts: { bucket?: st
   return { result: existing ? "unchanged" : "created", detail: `KV bucket ${bucket}` };
 }
 
+/** The stream's subjects without the server's default (its own name). */
+function ownSubjects(info: StreamInfo): string[] {
+  return (info.config.subjects ?? []).filter((s) => s !== info.config.name);
+}
+
 function sourceDevice(s: StreamSource): string | undefined {
   const api = s.external?.api ?? (s.domain ? deviceApiPrefix(s.domain) : undefined);
   const m = api ? /^\$JS\.([^.]+)\.API$/.exec(api) : null;
@@ -119,7 +124,9 @@ export async function addDevice(nc: NatsConnection, deviceId: string, opts: { st
   const sources = info.config.sources ?? [];
   if (sources.some((s) => sourceDevice(s) === deviceId)) return { result: "unchanged", detail: `device ${deviceId} already sourced` };
   const source: StreamSource = { name: opts.leafStream ?? HUB_DEFAULTS.stream, external: { api: deviceApiPrefix(deviceId) } };
-  await jsm.streams.update(stream, { ...info.config, sources: [...sources, source] });
+  // A stream created without subjects and sources gets its own name as subject (server
+  // default); with a source it needs none, so drop it here.
+  await jsm.streams.update(stream, { ...info.config, subjects: ownSubjects(info), sources: [...sources, source] });
   return { result: "added", detail: `device ${deviceId}` };
 }
 
