@@ -319,3 +319,35 @@ describe("mqtt ingest", () => {
     await ingest.close();
   });
 });
+
+describe("mqtt ingest back-pressure", () => {
+  it("stops acknowledging when the consumer falls 1000 readings behind, and loses nothing", async () => {
+    nextNs();
+    const cfg = config({ subscriptions: [{ topic: `${ns}/bp/+`, type: "count", id: "{1}" }] });
+    const health: DriverHealth[] = [];
+    const ingest = createMqttIngest(cfg, { logger: silentLogger(), deviceId: "pi-test", report: (h) => health.push(h) });
+    const ac = new AbortController();
+    const it = ingest.start(ac.signal)[Symbol.asyncIterator]();
+    try {
+      const first = it.next(); // connects
+      await waitFor(() => health.at(-1)?.state === "ok", WAIT);
+      await pub(`${ns}/bp/s`, "0");
+      expect((await first).value).toMatchObject({ value: 0 });
+      // Nobody consumes now. The broker has acknowledged all 1500 to the publisher when this
+      // resolves; the ingest may have taken in at most its queue limit (+1 held packet).
+      await Promise.all(Array.from({ length: 1500 }, (_, i) => pub(`${ns}/bp/s`, String(i + 1))));
+      await waitFor(() => ingest.counters.subscriptions[0]?.read === 1001, { ...WAIT, what: "queue filled" });
+      expect(ingest.counters.subscriptions[0]?.read).toBe(1001);
+      const values: number[] = [];
+      while (values.length < 1500) {
+        const n = await it.next();
+        if (n.done) break;
+        values.push(n.value.value ?? -1);
+      }
+      expect(values).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1));
+    } finally {
+      await ingest.close();
+      await it.return?.();
+    }
+  });
+});
