@@ -260,15 +260,16 @@ describe("mqtt ingest", () => {
     expect(second.readings.map((x) => x.value)).toEqual([1, 2, 3, 4, 5]);
   });
 
-  it("never forwards retained messages replayed at subscribe (MQTT 5: not sent; 3.1.1: counted as retained), but forwards live ones", async () => {
+  it("never forwards retained messages replayed at subscribe (MQTT 5: not sent; 3.1.1: counted as retained), but forwards live ones, also live retained ones", async () => {
     for (const protocolVersion of [5, 4] as const) {
       nextNs();
       await pub(`${ns}/r/dev`, "11", { retain: true });
       const r = run(config({ protocolVersion, subscriptions: [{ topic: `${ns}/r/+`, type: "level", id: "{1}" }] }));
       await ready(r);
       await pub(`${ns}/r/dev`, "12");
-      await waitFor(() => r.readings.length >= 1, { ...WAIT, what: `live message (v${protocolVersion})` });
-      expect(r.readings.map((x) => x.value)).toEqual([12]);
+      await pub(`${ns}/r/dev`, "13", { retain: true }); // published live with retain: delivered live, forwarded
+      await waitFor(() => r.readings.length >= 2, { ...WAIT, what: `live messages (v${protocolVersion})` });
+      expect(r.readings.map((x) => x.value)).toEqual([12, 13]);
       expect(r.ingest.counters.subscriptions[0]?.rejected).toEqual(protocolVersion === 4 ? { retained: 1 } : {});
       await pub(`${ns}/r/dev`, "", { retain: true }); // clear the retained message
       await stop(r);
@@ -348,6 +349,43 @@ describe("mqtt ingest back-pressure", () => {
     } finally {
       await ingest.close();
       await it.return?.();
+    }
+  });
+});
+
+describe("mqtt ingest with a broker that queues QoS 0 (queue_qos0_messages true)", () => {
+  it("delivers QoS 0 messages (Tasmota's default) published while the ingest was stopped", async () => {
+    const qos0Broker = await startMosquitto({ extraConfig: ["queue_qos0_messages true"] });
+    const devices = await connectAsync(qos0Broker.url, { clientId: "test-qos0-publisher" });
+    try {
+      const cfg = mqttSchema.parse({ url: qos0Broker.url, clientId: "gw-qos0", subscriptions: [{ topic: "tele/+/SENSOR", type: "temperature", id: "{1}", valuePath: "T" }] });
+      const health: DriverHealth[] = [];
+      const startOnce = () => {
+        const ingest = createMqttIngest(cfg, { logger: silentLogger(), deviceId: "pi-test", report: (h) => health.push(h) });
+        const readings: Reading[] = [];
+        const done = (async () => {
+          for await (const r of ingest.start(new AbortController().signal)) readings.push(r);
+        })();
+        return { ingest, readings, done };
+      };
+      const first = startOnce();
+      await waitFor(() => health.at(-1)?.state === "ok", WAIT);
+      await first.ingest.close();
+      await first.done;
+      for (const t of [1, 2, 3]) await devices.publishAsync("tele/dev/SENSOR", JSON.stringify({ T: t }), { qos: 0 });
+      // The publisher's messages are in the broker once a later QoS 1 publish is acknowledged.
+      await devices.publishAsync("sync/marker", "x", { qos: 1 });
+      const second = startOnce();
+      try {
+        await waitFor(() => second.readings.length === 3, { ...WAIT, what: "three queued QoS 0 messages" });
+        expect(second.readings.map((x) => x.value)).toEqual([1, 2, 3]);
+      } finally {
+        await second.ingest.close();
+        await second.done;
+      }
+    } finally {
+      await devices.endAsync(true);
+      await qos0Broker.close();
     }
   });
 });
