@@ -3,7 +3,7 @@
  * messages as {@link Reading}s, like a driver. Knows nothing about NATS: the daemon publishes
  * what it yields. Behaviour and rules: docs/mqtt.md.
  */
-import { connect, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
+import { connect, ErrorWithReasonCode, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
 import type { MqttConfig } from "../config/schema.js";
 import type { DriverCounters, Reading } from "../drivers/types.js";
 import { countRejected, newCounters } from "../drivers/util.js";
@@ -173,7 +173,13 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       ...(config.password !== undefined ? { password: config.password } : {}),
       ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: Math.ceil(config.sessionExpiry / 1000) } } : {}),
     };
-    const client: MqttClient = connect(config.url, options);
+    let client: MqttClient;
+    try {
+      client = connect(config.url, options);
+    } catch (cause) {
+      // Only option errors throw here (the schema prevents them); network errors come as events.
+      throw new GatewayError("EGW_MQTT", `cannot create an MQTT client for ${redact(config.url)}: ${errorMessage(cause)}`, { cause });
+    }
 
     const accept = (packet: IPublishPacket, done: () => void) => {
       for (const r of route(packet)) queue.push(r);
@@ -241,7 +247,12 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       if (health !== "error") log.warn({ err: lastError ? errorMessage(lastError) : undefined, retryInMs: reconnectPeriod }, "MQTT broker unreachable; reconnecting");
       report(
         "error",
-        new GatewayError("EGW_MQTT", `MQTT broker ${redact(config.url)} unreachable${lastError ? `: ${errorMessage(lastError)}` : ""}`, lastError ? { cause: lastError } : undefined),
+        new GatewayError(
+          "EGW_MQTT",
+          // A CONNACK refusal (bad login, client id not allowed) carries an MQTT reason code.
+          `MQTT broker ${redact(config.url)} ${lastError instanceof ErrorWithReasonCode ? "refused the connection (check username/password and ACL)" : "unreachable"}${lastError ? `: ${errorMessage(lastError)}` : ""}`,
+          lastError ? { cause: lastError } : undefined,
+        ),
       );
       lastError = undefined;
     });

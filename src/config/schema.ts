@@ -341,7 +341,19 @@ export const mqttSubscriptionSchema = z
   });
 
 export const mqttSchema = z.strictObject({
-  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, { error: "url must start with mqtt://, mqtts://, ws:// or wss://" }).describe("Broker URL, e.g. mqtt://127.0.0.1:1883."),
+  url: z
+    .string()
+    .regex(/^(mqtts?|wss?|tcp|ssl):\/\//, { error: "url must start with mqtt://, mqtts://, ws:// or wss://" })
+    .superRefine((u, ctx) => {
+      let host = "";
+      try {
+        host = new URL(u).hostname;
+      } catch {
+        // reported below
+      }
+      if (!host) ctx.addIssue({ code: "custom", message: `${JSON.stringify(u)} is not a broker URL: write e.g. mqtt://127.0.0.1:1883` });
+    })
+    .describe("Broker URL, e.g. mqtt://127.0.0.1:1883."),
   clientId: z.string().min(1).optional().describe("Defaults to `edge-gateway-<deviceId>`; keep it stable for the persistent session."),
   username: z.string().optional(),
   password: z.string().optional(),

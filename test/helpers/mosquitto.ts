@@ -59,6 +59,8 @@ function canConnect(port: number): Promise<boolean> {
 export interface MosquittoOptions {
   /** Extra mosquitto.conf lines (e.g. `queue_qos0_messages true`). */
   extraConfig?: string[];
+  /** Require these username → password logins (password file made with mosquitto_passwd). */
+  users?: Record<string, string>;
 }
 
 /** Starts Mosquitto; call `close()` in afterEach/afterAll (and `cleanupTempDirs()` for the dir). */
@@ -66,11 +68,19 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const dir = await tempDir("egw-mosquitto-");
   const port = await freePort();
   const conf = join(dir, "mosquitto.conf");
+  const passwordFile = join(dir, "passwd");
+  if (opts.users) {
+    await writeFile(passwordFile, "", { mode: 0o600 });
+    for (const [user, password] of Object.entries(opts.users)) {
+      const p = startProc("/usr/bin/mosquitto_passwd", ["-b", passwordFile, user, password]);
+      if ((await p.exited) !== 0) throw new Error(`mosquitto_passwd failed: ${p.stderr()}`);
+    }
+  }
   await writeFile(
     conf,
     [
       `listener ${port} 127.0.0.1`,
-      "allow_anonymous true",
+      ...(opts.users ? ["allow_anonymous false", `password_file ${passwordFile}`] : ["allow_anonymous true"]),
       // Tests run as root here; without this Mosquitto drops to user `mosquitto`, which cannot
       // write the persistence file in our private temp dir.
       "user root",

@@ -389,3 +389,54 @@ describe("mqtt ingest with a broker that queues QoS 0 (queue_qos0_messages true)
     }
   });
 });
+
+describe("mqtt ingest with a broker that requires a login", () => {
+  it("reports error (without the password) on bad credentials, and works with good ones", async () => {
+    const authBroker = await startMosquitto({ users: { gateway: "s3cret-pw" } });
+    const devices = await connectAsync(authBroker.url, { clientId: "test-auth-publisher", username: "gateway", password: "s3cret-pw" });
+    const sub = { topic: "a/+", type: "level", id: "{1}" };
+    try {
+      const badHealth: DriverHealth[] = [];
+      const bad = createMqttIngest(mqttSchema.parse({ url: authBroker.url, username: "gateway", password: "wrong-pw", subscriptions: [sub] }), {
+        logger: silentLogger(),
+        deviceId: "pi-bad",
+        report: (h) => badHealth.push(h),
+        reconnectPeriodMs: 200,
+      });
+      const badDone = (async () => {
+        for await (const _ of bad.start(new AbortController().signal)) void _;
+      })();
+      await waitFor(() => badHealth.at(-1)?.state === "error", { ...WAIT, what: "error report for bad login" });
+      const h = badHealth.at(-1);
+      const text = h?.state === "error" ? `${h.error.message} ${String((h.error.cause as Error | undefined)?.message)}` : "";
+      expect(text).toMatch(/refused the connection \(check username\/password and ACL\): Connection refused: Not authorized/);
+      expect(text).not.toContain("wrong-pw");
+      expect(bad.counters.connects).toBe(0);
+      await bad.close();
+      await badDone;
+
+      const goodHealth: DriverHealth[] = [];
+      const good = createMqttIngest(mqttSchema.parse({ url: authBroker.url, username: "gateway", password: "s3cret-pw", subscriptions: [sub] }), {
+        logger: silentLogger(),
+        deviceId: "pi-good",
+        report: (h2) => goodHealth.push(h2),
+      });
+      const readings: Reading[] = [];
+      const goodDone = (async () => {
+        for await (const r of good.start(new AbortController().signal)) readings.push(r);
+      })();
+      try {
+        await waitFor(() => goodHealth.at(-1)?.state === "ok", WAIT);
+        await devices.publishAsync("a/b", "4", { qos: 1 });
+        await waitFor(() => readings.length === 1, WAIT);
+        expect(readings[0]).toMatchObject({ sensor: "b", value: 4 });
+      } finally {
+        await good.close();
+        await goodDone;
+      }
+    } finally {
+      await devices.endAsync(true);
+      await authBroker.close();
+    }
+  });
+});

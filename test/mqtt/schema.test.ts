@@ -46,6 +46,13 @@ describe("mqtt config validation", () => {
     }
   });
 
+  it("rejects a broker url without a usable host or port", () => {
+    for (const url of ["mqtt://", "mqtt://127.0.0.1:99999", "tcp://a b", "http://x"]) {
+      const v = validateDocument({ mqtt: { url } });
+      expect(v.ok ? [] : v.problems.map((p) => p.path), url).toEqual(["mqtt.url"]);
+    }
+  });
+
   it("reports every problem at once", () => {
     expect(problems([{ topic: "a/+", type: "t", id: "{2}" }, { topic: "a#", type: "t.t", id: "x" }]).map((p) => p.path).sort()).toEqual([
       "mqtt.subscriptions[0].id",
