@@ -61,7 +61,9 @@ const pub = (topic: string, payload: string, opts: { retain?: boolean; qos?: 0 |
   publisher.publishAsync(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false });
 
 beforeAll(async () => {
-  broker = await startMosquitto();
+  // Mosquitto drops QoS 1 messages beyond 1000 queued per client; the back-pressure test
+  // queues up to ~500 there, more when the machine is busy, so give it room.
+  broker = await startMosquitto({ extraConfig: ["max_queued_messages 10000"] });
   publisher = await connectAsync(broker.url, { clientId: "test-publisher", reconnectPeriod: 200 });
 });
 
@@ -340,11 +342,21 @@ describe("mqtt ingest back-pressure", () => {
       await waitFor(() => ingest.counters.subscriptions[0]?.read === 1001, { ...WAIT, what: "queue filled" });
       expect(ingest.counters.subscriptions[0]?.read).toBe(1001);
       const values: number[] = [];
-      while (values.length < 1500) {
-        const n = await it.next();
-        if (n.done) break;
-        values.push(n.value.value ?? -1);
-      }
+      const consumed = (async () => {
+        while (values.length < 1500) {
+          const n = await it.next();
+          if (n.done) break;
+          values.push(n.value.value ?? -1);
+        }
+      })();
+      await waitFor(
+        () => {
+          if (values.length === 1500) return true;
+          throw new Error(`have ${values.length} readings`); // becomes the timeout's cause
+        },
+        { ...WAIT, what: "1500 readings" },
+      );
+      await consumed;
       expect(values).toEqual(Array.from({ length: 1500 }, (_, i) => i + 1));
     } finally {
       await ingest.close();
