@@ -262,7 +262,11 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       (ended ??= new Promise<void>((resolve) => {
         stopping = true;
         held.length = 0; // not acknowledged: redelivered by the broker next time
-        const force = setTimeout(() => client.end(true, () => resolve()), END_GRACE_MS);
+        // A second end() while disconnecting is a no-op in MQTT.js, so force by closing the socket.
+        const force = setTimeout(() => {
+          client.stream?.destroy();
+          resolve();
+        }, END_GRACE_MS);
         client.end(false, {}, () => {
           clearTimeout(force);
           resolve();

@@ -10,7 +10,7 @@ import { createMqttIngest, type MqttIngest } from "../../src/bridge/mqtt-ingest.
 import { mqttSchema, type MqttConfig } from "../../src/config/schema.js";
 import type { DriverHealth, Reading } from "../../src/drivers/types.js";
 import { silentLogger } from "../../src/logger.js";
-import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { freePort, startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
 import { cleanupTempDirs } from "../helpers/procs.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -294,6 +294,40 @@ describe("mqtt ingest", () => {
     await waitFor(() => publisher.connected, WAIT);
     await pub(`${ns}/h/up`, "1");
     await waitFor(() => r.readings.length === 1, WAIT);
+  });
+
+  it("restarts cleanly with a changed config and the same client id; the old subscription's messages count as unmatched", async () => {
+    nextNs();
+    const before = run(config({ subscriptions: [{ topic: `${ns}/old/+`, type: "level", id: "old-{1}" }] }));
+    await ready(before);
+    await stop(before);
+    const after = run(config({ subscriptions: [{ topic: `${ns}/new/+`, type: "level", id: "new-{1}" }] }));
+    await ready(after);
+    await pub(`${ns}/old/x`, "1"); // the broker session still holds old/+
+    await pub(`${ns}/new/y`, "2");
+    await waitFor(() => after.readings.length === 1 && after.ingest.counters.unmatched === 1, { ...WAIT, what: "one reading, one unmatched" });
+    expect(after.readings[0]).toMatchObject({ sensor: "new-y", value: 2 });
+    expect(before.readings).toEqual([]);
+  });
+
+  it("close() resolves promptly while the broker is unreachable", async () => {
+    const port = await freePort(); // nothing listens there
+    const health: DriverHealth[] = [];
+    const ingest = createMqttIngest(mqttSchema.parse({ url: `mqtt://127.0.0.1:${port}`, subscriptions: [{ topic: "a/+", type: "t", id: "{1}" }] }), {
+      logger: silentLogger(),
+      deviceId: "pi-x",
+      report: (h) => health.push(h),
+      reconnectPeriodMs: 100,
+    });
+    const done = (async () => {
+      for await (const _ of ingest.start(new AbortController().signal)) void _;
+    })();
+    await waitFor(() => health.at(-1)?.state === "error", WAIT);
+    const t0 = Date.now();
+    await ingest.close();
+    await done;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(ingest.counters.connects).toBe(0);
   });
 
   it("uses edge-gateway-<deviceId> as default client id; close() is safe twice; a second start() while running is refused", async () => {
