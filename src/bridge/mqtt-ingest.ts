@@ -68,6 +68,8 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     connects: 0,
   };
   const countersOf = (i: number): DriverCounters => (counters.subscriptions[i] ??= newCounters());
+  /** Distinct sensor ids seen per subscription, for `maxSensors`. */
+  const sensorsSeen = subs.map(() => new Set<string>());
 
   const filters: Filter[] = [];
   subs.forEach((s, i) => {
@@ -131,6 +133,15 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
           countRejected(c, d.reason);
           logRejected(i, d.reason, topic, payload);
           continue;
+        }
+        const seen = sensorsSeen[i];
+        if (seen && !seen.has(d.reading.sensor)) {
+          if (seen.size >= sub.maxSensors) {
+            countRejected(c, "too-many-sensors");
+            logRejected(i, "too-many-sensors", topic, payload);
+            continue;
+          }
+          seen.add(d.reading.sensor);
         }
         if (d.badTime) {
           countRejected(c, "bad-time");

@@ -298,6 +298,12 @@ export const mqttSubscriptionSchema = z
     unit: z.string().min(1).optional().describe("SenML unit of the value, or of all `values`."),
     units: z.record(z.string(), z.string().min(1)).optional().describe("Per-name units for `values`."),
     qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe("Subscription QoS; 1 lets the broker hold messages while the gateway restarts."),
+    maxSensors: z
+      .number()
+      .int()
+      .positive()
+      .default(1000)
+      .describe("Most distinct sensor ids this subscription may produce; messages for further ids are skipped (`too-many-sensors`), so a wildcard cannot flood the fleet with subjects."),
   })
   .superRefine((sub, ctx) => {
     if (sub.valuePath !== undefined && sub.values !== undefined) {

@@ -200,6 +200,20 @@ describe("mqtt ingest", () => {
     expect(lastState(r)).toBe("ok");
   });
 
+  it("caps the distinct sensor ids a subscription may produce (maxSensors)", async () => {
+    nextNs();
+    const r = run(config({ subscriptions: [{ topic: `${ns}/m/+`, type: "level", id: "{1}", maxSensors: 2 }] }));
+    await ready(r);
+    for (const [dev, v] of [["a", 1], ["b", 2], ["c", 3], ["a", 4]] as const) await pub(`${ns}/m/${dev}`, String(v));
+    await waitFor(() => r.readings.length === 3, WAIT);
+    expect(r.readings.map((x) => [x.sensor, x.value])).toEqual([
+      ["a", 1],
+      ["b", 2],
+      ["a", 4],
+    ]);
+    expect(r.ingest.counters.subscriptions[0]?.rejected).toEqual({ "too-many-sensors": 1 });
+  });
+
   it("routes a message exactly once per subscription when filters overlap (MQTT 5 subscription ids)", async () => {
     nextNs();
     const r = run(

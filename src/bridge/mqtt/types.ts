@@ -15,12 +15,22 @@ import type { Driver, DriverCounters, DriverHealth } from "../../drivers/types.j
  * - `missing-path`: the path (or, for `values`, every path) is absent or `null`;
  * - `not-numeric`: the value found is not a number (see docs/mqtt.md for what counts);
  * - `invalid-id`: the id rendered from the topic is not a subject token (i.e. empty);
+ * - `too-many-sensors`: the subscription already produced `maxSensors` distinct ids (since start);
  * - `retained`: a retained message replayed at subscribe (MQTT 3.1.1; MQTT 5 brokers are asked
  *   not to send them);
  * - `bad-time` is the exception: counted here, but the reading is still forwarded, with the
  *   receive time and quality `uncertain`.
  */
-export type MqttRejectReason = "empty" | "too-long" | "not-json" | "missing-path" | "not-numeric" | "invalid-id" | "retained" | "bad-time";
+export type MqttRejectReason =
+  | "empty"
+  | "too-long"
+  | "not-json"
+  | "missing-path"
+  | "not-numeric"
+  | "invalid-id"
+  | "too-many-sensors"
+  | "retained"
+  | "bad-time";
 
 /** Counters of one ingest instance; the status endpoint and metrics expose them. */
 export interface MqttIngestCounters {
