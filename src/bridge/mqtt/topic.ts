@@ -1,0 +1,54 @@
+/**
+ * MQTT topic matching and sensor-id templating. Pure functions, no I/O.
+ *
+ * Rules (documented in docs/mqtt.md):
+ * - `+` matches exactly one level (possibly empty); `#` matches the rest of the topic, zero or
+ *   more levels, including the parent (`a/#` matches `a`).
+ * - Each wildcard captures what it matched, in order: `{1}`, `{2}`… A `#` capture is the matched
+ *   levels joined with `/` (then sanitised, so `/` becomes `_`); it is empty when `#` matched
+ *   zero levels.
+ * - A filter starting with a wildcard does not match topics starting with `$` (MQTT 4.7.2).
+ * - Sanitising: every character of a capture outside `[A-Za-z0-9_-]` becomes `_` (one `_` per
+ *   character; non-ASCII letters too). Distinct topics can thus map to the same id
+ *   (`a.b` and `a b` → `a_b`). A rendered id that is empty is rejected (`invalid-id`).
+ */
+import { ID_PLACEHOLDER, SUBJECT_TOKEN } from "../../config/schema.js";
+
+/** The wildcard captures of `topic` under `filter`, or undefined if it does not match. */
+export function matchTopic(filter: string, topic: string): string[] | undefined {
+  const f = filter.split("/");
+  const t = topic.split("/");
+  if (topic.startsWith("$") && (f[0] === "+" || f[0] === "#")) return undefined;
+  const captures: string[] = [];
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === "#") {
+      captures.push(t.slice(i).join("/"));
+      return captures;
+    }
+    if (i >= t.length) return undefined;
+    if (level === "+") captures.push(t[i] ?? "");
+    else if (level !== t[i]) return undefined;
+  }
+  return f.length === t.length ? captures : undefined;
+}
+
+/** Replaces every character that may not appear in a subject token with `_`. */
+export function sanitizeLevel(level: string): string {
+  return level.replace(/[^A-Za-z0-9_-]/gu, "_");
+}
+
+/**
+ * Renders an id template (`tasmota-{1}`) with sanitised captures. Returns undefined when the
+ * result is not a valid subject token (only possible when it is empty, or when the template
+ * names a capture that does not exist — the schema rejects such templates).
+ */
+export function renderId(template: string, captures: readonly string[]): string | undefined {
+  let missing = false;
+  const id = template.replace(ID_PLACEHOLDER, (_, n: string) => {
+    const c = captures[Number(n) - 1];
+    if (c === undefined) missing = true;
+    return sanitizeLevel(c ?? "");
+  });
+  return !missing && SUBJECT_TOKEN.test(id) ? id : undefined;
+}
