@@ -6,7 +6,9 @@
 import { readFile } from "node:fs/promises";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
-import type { BootstrapConfig, OutputConfig, SensorConfig } from "../config/schema.js";
+import type { BootstrapConfig, MqttConfig, OutputConfig, SensorConfig } from "../config/schema.js";
+import { createMqttIngest } from "../bridge/mqtt-ingest.js";
+import type { MqttIngest } from "../bridge/mqtt/types.js";
 import { openOutputs, type Outputs } from "../drivers/gpio/index.js";
 import { Publisher } from "../bridge/publisher.js";
 import { SeqStore } from "../bridge/seq-store.js";
@@ -73,6 +75,11 @@ export class Daemon implements AsyncDisposable {
   /** GPIO outputs (`outputs:`), settable through `outputs.set(id, value)`. */
   outputs?: Outputs;
   private outputsConfig: OutputConfig[] = [];
+  /** MQTT ingest (`mqtt:`), when configured. */
+  mqtt?: MqttIngest;
+  private mqttConfig: MqttConfig | null = null;
+  private mqttAbort?: AbortController;
+  private mqttLoop?: Promise<void>;
   private monitoring?: Promise<void>;
   /** After `stop()`: true when every accepted reading was acknowledged by the leaf. */
   flushedCleanly = false;
@@ -123,6 +130,7 @@ export class Daemon implements AsyncDisposable {
     const connOpts = await leafConnectionOptions(opts.config);
     d.connecting = d.connectLeaf(connOpts);
     await d.applyOutputs(opts.config.outputs);
+    await d.applyMqtt(opts.config.mqtt);
     await d.applySensors(opts.config.sensors);
     d.logger.info({ device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size }, "edge-gateway started");
     return d;
@@ -241,6 +249,8 @@ export class Daemon implements AsyncDisposable {
   async applyOutputs(outputs: OutputConfig[]): Promise<boolean> {
     if (this.outputs && JSON.stringify(outputs) === JSON.stringify(this.outputsConfig)) return false;
     await this.outputs?.close();
+    await this.mqtt?.close();
+    await this.mqttLoop;
     this.outputs = undefined;
     this.outputsConfig = outputs;
     if (outputs.length > 0) {
@@ -250,6 +260,38 @@ export class Daemon implements AsyncDisposable {
         report: (id, h) => this.onHealth(`output:${id}`, h),
       });
     }
+    return true;
+  }
+
+  /**
+   * Starts, restarts (when its settings changed) or stops the MQTT ingest. Its readings are
+   * published like any sensor's. Returns true when something changed.
+   */
+  async applyMqtt(mqtt: MqttConfig | null): Promise<boolean> {
+    if (JSON.stringify(mqtt) === JSON.stringify(this.mqttConfig)) return false;
+    this.mqttAbort?.abort();
+    await this.mqtt?.close();
+    await this.mqttLoop;
+    this.mqtt = undefined;
+    this.mqttConfig = mqtt;
+    if (!mqtt || this.root.signal.aborted) return true;
+    const abort = new AbortController();
+    const signal = AbortSignal.any([this.root.signal, abort.signal]);
+    this.mqttAbort = abort;
+    const ingest = createMqttIngest(mqtt, {
+      logger: this.logger,
+      deviceId: this.config.device.id,
+      report: (h) => this.onHealth("mqtt", h),
+    });
+    this.mqtt = ingest;
+    // The ingest reconnects to the broker by itself; its iterable ends only on abort/close.
+    this.mqttLoop = (async () => {
+      try {
+        for await (const r of ingest.start(signal)) this.publisher.accept(r);
+      } catch (err) {
+        if (!signal.aborted) this.logger.error({ err: errorMessage(err) }, "mqtt ingest stopped");
+      }
+    })();
     return true;
   }
 
