@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { check } from "./check.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
 import { cloud } from "./cloud.js";
+import { demo } from "./demo.js";
 import { leafConfig } from "./leaf-config.js";
 import { run } from "./run.js";
 import { watch } from "./watch.js";
@@ -11,6 +12,7 @@ export const commands: Record<string, Command> = {
   run,
   check,
   "leaf-config": leafConfig,
+  demo,
   cloud,
   watch,
 };
