@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { check } from "./check.js";
+import { config } from "./config.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
 import { leafConfig } from "./leaf-config.js";
 import { run } from "./run.js";
@@ -9,6 +10,7 @@ export const commands: Record<string, Command> = {
   run,
   check,
   "leaf-config": leafConfig,
+  config,
 };
 
 export function version(): string {
