@@ -102,17 +102,22 @@ class PushRefused extends GatewayError {
   }
 }
 
-async function push(nc: NatsConnection, server: string, bucket: string, id: string, file: string, expect: number | undefined, io: Io): Promise<number> {
-  const kv = await openBucket(nc, bucket, server);
-  const key = deviceKey(id);
+/** Reads and validates a document file as a whole; throws ConfigError listing every problem. */
+async function readDocument(file: string): Promise<{ input: unknown; sensors: number }> {
   const text = await readFile(file, "utf8").catch((cause: unknown) => {
     throw new GatewayError("EGW_CONFIG_READ", `cannot read ${file}: ${errorMessage(cause)}`, { cause });
   });
   const parsed = parseYaml(text);
-  if (!parsed.ok) throw new ConfigError(file, parsed.problems);
+  if (!parsed.ok) throw new ConfigError(`${file} (nothing was written)`, parsed.problems);
   const v = validateDocument(parsed.value);
   if (!v.ok) throw new ConfigError(`${file} (nothing was written)`, v.problems);
-  const body = JSON.stringify(parsed.value);
+  return { input: parsed.value, sensors: v.value.sensors.length };
+}
+
+async function push(nc: NatsConnection, server: string, bucket: string, id: string, file: string, doc: { input: unknown; sensors: number }, expect: number | undefined, io: Io): Promise<number> {
+  const kv = await openBucket(nc, bucket, server);
+  const key = deviceKey(id);
+  const body = JSON.stringify(doc.input);
   const bytes = Buffer.byteLength(body);
   const { maxValueSize } = await kv.status();
   if (maxValueSize > 0 && bytes > maxValueSize) {
@@ -136,7 +141,7 @@ async function push(nc: NatsConnection, server: string, bucket: string, id: stri
     if (/maximum|size/i.test(msg)) throw new PushRefused(`the hub refused the document (${bytes} bytes): ${msg}`, cause);
     throw new GatewayError("EGW_NATS_CONNECT", `cannot write ${key} to ${bucket} on ${server}: ${msg}`, { cause });
   }
-  io.out(`pushed ${key} to bucket ${bucket}: revision ${revision} (${bytes} bytes; ${v.value.sensors.length} sensor(s))`);
+  io.out(`pushed ${key} to bucket ${bucket}: revision ${revision} (${bytes} bytes; ${doc.sensors} sensor(s))`);
   return EXIT.ok;
 }
 
@@ -201,18 +206,10 @@ export const config: Command = {
       const expect = parseRevision(values["expect-revision"]);
       const server = required(values.server, "--server");
       const bucket = values.bucket ?? CONFIG_BUCKET;
-      if (sub === "push") {
-        // Validate before connecting: an invalid file never needs the hub.
-        const text = await readFile(file!, "utf8").catch((cause: unknown) => {
-          throw new GatewayError("EGW_CONFIG_READ", `cannot read ${file}: ${errorMessage(cause)}`, { cause });
-        });
-        const parsed = parseYaml(text);
-        if (!parsed.ok) throw new ConfigError(`${file} (nothing was written)`, parsed.problems);
-        const v = validateDocument(parsed.value);
-        if (!v.ok) throw new ConfigError(`${file} (nothing was written)`, v.problems);
-      }
+      // Validate before connecting: an invalid file never needs the hub.
+      const doc = sub === "push" ? await readDocument(file!) : undefined;
       nc = await connectHub(server, values.creds);
-      if (sub === "push") return await push(nc, server, bucket, dev, file!, expect, io);
+      if (doc) return await push(nc, server, bucket, dev, file!, doc, expect, io);
       if (sub === "get") return await get(nc, server, bucket, dev, !!values.json, io);
       return await history(nc, server, bucket, dev, !!values.json, io);
     } catch (err) {

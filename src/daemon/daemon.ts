@@ -4,6 +4,7 @@
  * (drivers → publisher flush → NATS drain).
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
 import type { BootstrapConfig, RemoteDocument, SensorConfig } from "../config/schema.js";
@@ -151,7 +152,7 @@ export class Daemon implements AsyncDisposable {
     if (opts.config.remoteConfig === false) {
       await d.applyConfig(d.bootstrapConfig());
     } else {
-      const handled = await d.bootRemote(opts.config.remoteConfig.cache!);
+      const handled = await d.bootRemote(d.cacheFile!);
       d.following = d.followRemote(handled);
     }
     d.logger.info(
@@ -159,6 +160,12 @@ export class Daemon implements AsyncDisposable {
       "edge-gateway started",
     );
     return d;
+  }
+
+  /** The last-known-good cache file (undefined without remote config). */
+  private get cacheFile(): string | undefined {
+    const rc = this.config.remoteConfig;
+    return rc === false ? undefined : (rc.cache ?? join(this.config.state, "config.json"));
   }
 
   /** The bootstrap file's own settings as a document. */
@@ -260,7 +267,7 @@ export class Daemon implements AsyncDisposable {
 
   /** Applies or rejects one KV revision, keeps the cache, and reports it on `events.config`. */
   private async handleRevision(rev: RemoteRevision): Promise<void> {
-    const cacheFile = this.config.remoteConfig === false ? undefined : this.config.remoteConfig.cache;
+    const cacheFile = this.cacheFile;
     if (rev.status === "invalid") {
       this.logger.error({ revision: rev.revision, errors: rev.problems }, "remote config rejected: keeping the running config");
       this.emitEvent("config", { revision: rev.revision, status: "rejected", errors: rev.problems });
