@@ -1,5 +1,5 @@
 import { parseDuration, parseSize } from "../config/units.js";
-import { addDevice, ensureConfigBucket, ensureHubStream, HUB_DEFAULTS, listDevices, removeDevice, type Change } from "../cloud/hub.js";
+import { addDevice, ensureHubConfigBucket, ensureHubStream, HUB_DEFAULTS, listDevices, removeDevice, type Change } from "../cloud/hub.js";
 import { SUBJECT_TOKEN } from "../config/schema.js";
 import { connectServer, serverFlags } from "./connect.js";
 import { EXIT, parse, reportError, UsageError, type Command } from "./command.js";
@@ -69,7 +69,7 @@ export const cloud: Command = {
         switch (sub) {
           case "init":
             printChange(io.out, await ensureHubStream(nc, { stream, maxBytes, maxAgeMs, replicas }));
-            printChange(io.out, await ensureConfigBucket(nc, { bucket: values.bucket }));
+            printChange(io.out, await ensureHubConfigBucket(nc, { bucket: values.bucket }));
             break;
           case "add-device":
             printChange(io.out, await addDevice(nc, id!, { stream }));

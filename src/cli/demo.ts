@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { addDevice, ensureConfigBucket, ensureHubStream } from "../cloud/hub.js";
+import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../cloud/hub.js";
 import { renderLeafConfig } from "../config/leaf-config.js";
 import { validateBootstrap } from "../config/load.js";
 import { parseDuration } from "../config/units.js";
@@ -87,7 +87,7 @@ export const demo: Command = {
       const hubNc = await connect({ servers: hub.url });
       cleanup.push(() => hubNc.close());
       await ensureHubStream(hubNc);
-      await ensureConfigBucket(hubNc);
+      await ensureHubConfigBucket(hubNc);
       await addDevice(hubNc, DEVICE);
 
       const link = await TcpProxy.start(hub.leafPort);

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { check } from "./check.js";
+import { config } from "./config.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
 import { cloud } from "./cloud.js";
 import { demo } from "./demo.js";
@@ -15,6 +16,7 @@ export const commands: Record<string, Command> = {
   demo,
   cloud,
   watch,
+  config,
 };
 
 export function version(): string {

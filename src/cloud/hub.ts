@@ -14,15 +14,10 @@ import {
   type StreamSource,
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
-import { Kvm } from "@nats-io/kv";
+import { CONFIG_BUCKET, ensureConfigBucket, type ConfigBucketOptions } from "../bridge/remote-config-bucket.js";
 
 export const HUB_DEFAULTS = {
   stream: "TELEMETRY",
-  bucket: "gateway-config",
-  /** Revisions of each device's document kept in the bucket. */
-  history: 10,
-  /** Largest config document the bucket accepts. */
-  maxValueSize: 1024 * 1024,
 } as const;
 
 export interface HubStreamOptions {
@@ -88,14 +83,10 @@ export async function ensureHubStream(nc: NatsConnection, opts: HubStreamOptions
 }
 
 /** Creates the config bucket (history and max value size), or leaves an existing one alone. */
-export async function ensureConfigBucket(nc: NatsConnection, opts: { bucket?: string; history?: number; maxValueSize?: number } = {}): Promise<Change> {
-  const bucket = opts.bucket ?? HUB_DEFAULTS.bucket;
-  const jsm = await jetstreamManager(nc);
-  const existing = await streamInfo(jsm, `KV_${bucket}`);
-  await new Kvm(nc).create(bucket, {
-    history: opts.history ?? HUB_DEFAULTS.history,
-    maxValueSize: opts.maxValueSize ?? HUB_DEFAULTS.maxValueSize,
-  });
+export async function ensureHubConfigBucket(nc: NatsConnection, opts: ConfigBucketOptions = {}): Promise<Change> {
+  const bucket = opts.bucket ?? CONFIG_BUCKET;
+  const existing = await streamInfo(await jetstreamManager(nc), `KV_${bucket}`);
+  await ensureConfigBucket(nc, opts);
   return { result: existing ? "unchanged" : "created", detail: `KV bucket ${bucket}` };
 }
 

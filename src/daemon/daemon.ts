@@ -4,9 +4,11 @@
  * (drivers → publisher flush → NATS drain).
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
-import type { BootstrapConfig, MqttConfig, OutputConfig, SensorConfig } from "../config/schema.js";
+import type { BootstrapConfig, MqttConfig, OutputConfig, RemoteDocument, SensorConfig } from "../config/schema.js";
+import { readConfigCache, removeConfigCache, RemoteConfig, writeConfigCache, type RemoteRevision } from "../config/remote.js";
 import { createMqttIngest } from "../bridge/mqtt-ingest.js";
 import type { MqttIngest } from "../bridge/mqtt/types.js";
 import { openOutputs, type Outputs } from "../drivers/gpio/index.js";
@@ -16,7 +18,7 @@ import { createDriver, defaultRegistry, type DriverRegistry } from "../drivers/r
 import { backoff, delay } from "../drivers/util.js";
 import type { DriverHealth, HardwareSeams, Reading } from "../drivers/types.js";
 import { GatewayError, errorMessage } from "../errors.js";
-import type { Logger } from "../logger.js";
+import { levelControl, type LevelControl, type Logger } from "../logger.js";
 import { LinkMonitor, type LinkState } from "./link-monitor.js";
 import { SensorRunner } from "./sensor-runner.js";
 
@@ -29,6 +31,43 @@ export interface DaemonOptions {
   flushTimeoutMs?: number;
   /** How often the uplink and buffer are checked. Default 5 s. */
   linkCheckMs?: number;
+  /**
+   * Called after every applied config (at boot and on each applied KV revision), with the
+   * whole document: the place to apply `outputs` and `mqtt`. Awaited; an error is logged and
+   * does not undo the rest.
+   */
+  onDocument?: (applied: AppliedConfig) => void | Promise<void>;
+  /**
+   * At boot, how long to wait for the leaf's config mirror before starting from the cache file
+   * (or the bootstrap file). The mirror is followed anyway once readable. Default 2 s.
+   */
+  remoteBootWaitMs?: number;
+  /** Remote documents larger than this are rejected. Default 1 MiB. */
+  maxDocumentBytes?: number;
+}
+
+/** Where the running config came from (DESIGN A6 boot order: mirror → cache → bootstrap). */
+export type ConfigSource = "mirror" | "cache" | "bootstrap";
+
+/** The config the daemon runs. */
+export interface AppliedConfig {
+  source: ConfigSource;
+  /** KV revision of the document; undefined for the bootstrap file. */
+  revision?: number;
+  /** The validated document (defaults filled in). */
+  document: RemoteDocument;
+  /** The document as written (JSON), when it came from the KV or the cache. */
+  input?: Record<string, unknown>;
+}
+
+/** What an applied config changed. */
+export interface ConfigChanges {
+  started: string[];
+  restarted: string[];
+  stopped: string[];
+  /** True when the GPIO outputs were re-opened / the MQTT ingest restarted. */
+  outputs?: boolean;
+  mqtt?: boolean;
 }
 
 export type EventKind = "config" | "driver" | "link";
@@ -61,6 +100,14 @@ export class Daemon implements AsyncDisposable {
   readonly publisher: Publisher;
   readonly startedAt = Date.now();
   private readonly logger: Logger;
+  private readonly levels: LevelControl;
+  /** The log level the daemon was started with; documents without `log` go back to it. */
+  private readonly baseLevel: LevelControl["level"];
+  private readonly opts: DaemonOptions;
+  private applied: AppliedConfig;
+  private applying: Promise<unknown> = Promise.resolve();
+  private remote?: RemoteConfig;
+  private following?: Promise<void>;
   private readonly registry: DriverRegistry;
   private readonly hardware: HardwareSeams;
   private readonly seqs: SeqStore;
@@ -84,9 +131,13 @@ export class Daemon implements AsyncDisposable {
   /** After `stop()`: true when every accepted reading was acknowledged by the leaf. */
   flushedCleanly = false;
 
-  private constructor(opts: DaemonOptions, seqs: SeqStore) {
+  private constructor(opts: DaemonOptions, seqs: SeqStore, levels: LevelControl) {
+    this.opts = opts;
     this.config = opts.config;
-    this.logger = opts.logger;
+    this.levels = levels;
+    this.baseLevel = levels.level;
+    this.logger = levels.logger;
+    this.applied = this.bootstrapConfig();
     this.registry = opts.registry ?? defaultRegistry();
     this.hardware = opts.hardware ?? {};
     this.seqs = seqs;
@@ -102,7 +153,7 @@ export class Daemon implements AsyncDisposable {
       queueSize: b.queueSize,
       maxInFlight: b.maxInFlight,
       seqs,
-      logger: opts.logger.child({ part: "publisher" }),
+      logger: this.logger.child({ part: "publisher" }),
     });
     this.linkMonitor = new LinkMonitor({
       deviceId: opts.config.device.id,
@@ -124,16 +175,176 @@ export class Daemon implements AsyncDisposable {
    * the leaf connection is made in the background, retried forever.
    */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const seqs = await SeqStore.open(opts.config.state, opts.logger.child({ part: "seq" }));
-    const d = new Daemon(opts, seqs);
+    const levels = levelControl(opts.logger);
+    const seqs = await SeqStore.open(opts.config.state, levels.logger.child({ part: "seq" }));
+    const d = new Daemon(opts, seqs, levels);
     // Bad credentials fail the start; an unreachable leaf does not (it is retried forever).
     const connOpts = await leafConnectionOptions(opts.config);
     d.connecting = d.connectLeaf(connOpts);
-    await d.applyOutputs(opts.config.outputs);
-    await d.applyMqtt(opts.config.mqtt);
-    await d.applySensors(opts.config.sensors);
-    d.logger.info({ device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size }, "edge-gateway started");
+    if (opts.config.remoteConfig === false) {
+      await d.applyConfig(d.bootstrapConfig());
+    } else {
+      const handled = await d.bootRemote(d.cacheFile!);
+      d.following = d.followRemote(handled);
+    }
+    d.logger.info(
+      { device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size, config: d.applied.source, revision: d.applied.revision },
+      "edge-gateway started",
+    );
     return d;
+  }
+
+  /** The last-known-good cache file (undefined without remote config). */
+  private get cacheFile(): string | undefined {
+    const rc = this.config.remoteConfig;
+    return rc === false ? undefined : (rc.cache ?? join(this.config.state, "config.json"));
+  }
+
+  /** The bootstrap file's own settings as a document. */
+  private bootstrapConfig(): AppliedConfig {
+    const { sensors, outputs, mqtt, log } = this.config;
+    return { source: "bootstrap", document: { sensors, outputs, mqtt, log } };
+  }
+
+  /** KV revision of the running config; undefined when it is the bootstrap file's. */
+  get configRevision(): number | undefined {
+    return this.applied.revision;
+  }
+
+  /** Where the running config came from. */
+  get configSource(): ConfigSource {
+    return this.applied.source;
+  }
+
+  /** The whole running config (sensors, outputs, mqtt, log). */
+  get appliedConfig(): AppliedConfig {
+    return this.applied;
+  }
+
+  /** The current log level (a document's `log.level` changes it without restarting anything). */
+  get logLevel(): string {
+    return this.levels.level;
+  }
+
+  /**
+   * Boot order (DESIGN A6): the leaf mirror if it holds the key (waiting at most
+   * `remoteBootWaitMs` for the leaf), else the cache file, else the bootstrap file.
+   * Returns the KV revision handled, for the follower not to handle it again.
+   */
+  private async bootRemote(cacheFile: string): Promise<number | undefined> {
+    const waitMs = this.opts.remoteBootWaitMs ?? 2000;
+    const timeout = new AbortController();
+    const mirrored = await Promise.race([
+      this.readMirror().catch((err: unknown) => {
+        this.logger.warn({ err: errorMessage(err) }, "cannot read the config mirror on the leaf at boot");
+        return undefined;
+      }),
+      delay(waitMs, timeout.signal).then(() => "timeout" as const),
+    ]);
+    timeout.abort();
+    if (mirrored === "timeout") this.logger.warn({ waitMs }, "config mirror not readable at boot: starting from the cache file or the bootstrap file");
+    if (mirrored && mirrored !== "timeout" && mirrored.status === "valid") {
+      await this.handleRevision(mirrored);
+      return mirrored.revision;
+    }
+    let base = this.bootstrapConfig();
+    if (mirrored === undefined || mirrored === "timeout" || mirrored.status === "invalid") {
+      const cached = await readConfigCache(cacheFile);
+      if (cached?.ok) base = { source: "cache", revision: cached.revision, document: cached.document, input: cached.input };
+      else if (cached) this.logger.error({ reason: cached.reason }, "config cache unusable: ignoring it");
+    }
+    await this.applyConfig(base);
+    if (mirrored && mirrored !== "timeout") {
+      // invalid → rejected event, keeps `base`; deleted → drops the cache.
+      await this.handleRevision(mirrored);
+      return mirrored.revision;
+    }
+    return base.revision;
+  }
+
+  /** The mirror's current revision, once the leaf connection is up. */
+  private async readMirror(): Promise<RemoteRevision | undefined> {
+    const remote = await this.remoteConfig();
+    return remote?.current();
+  }
+
+  private async remoteConfig(): Promise<RemoteConfig | undefined> {
+    await this.connecting;
+    const rc = this.config.remoteConfig;
+    if (!this.nc || rc === false) return undefined;
+    this.remote ??= new RemoteConfig({
+      nc: this.nc,
+      deviceId: this.config.device.id,
+      bucket: rc.bucket,
+      hubDomain: this.config.nats.hubDomain,
+      maxDocumentBytes: this.opts.maxDocumentBytes,
+      logger: this.logger.child({ part: "remote-config" }),
+    });
+    return this.remote;
+  }
+
+  /** Follows the mirror until the daemon stops; never rejects. */
+  private async followRemote(after: number | undefined): Promise<void> {
+    try {
+      const remote = await this.remoteConfig();
+      if (!remote) return;
+      for await (const rev of remote.follow(this.root.signal, after)) {
+        if (this.root.signal.aborted) return;
+        await this.handleRevision(rev);
+      }
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err) }, "config follower stopped");
+    }
+  }
+
+  /** Applies or rejects one KV revision, keeps the cache, and reports it on `events.config`. */
+  private async handleRevision(rev: RemoteRevision): Promise<void> {
+    const cacheFile = this.cacheFile;
+    if (rev.status === "invalid") {
+      this.logger.error({ revision: rev.revision, errors: rev.problems }, "remote config rejected: keeping the running config");
+      this.emitEvent("config", { revision: rev.revision, status: "rejected", errors: rev.problems });
+      return;
+    }
+    const applied: AppliedConfig =
+      rev.status === "valid" ? { source: "mirror", revision: rev.revision, document: rev.document, input: rev.input } : { ...this.bootstrapConfig() };
+    const changes = await this.applyConfig(applied);
+    try {
+      if (cacheFile && rev.status === "valid") await writeConfigCache(cacheFile, rev.revision, rev.input);
+      else if (cacheFile) await removeConfigCache(cacheFile);
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), cache: cacheFile }, "cannot write the config cache: the config is applied but will not survive a boot without the leaf");
+    }
+    const changed = [...changes.started, ...changes.restarted, ...changes.stopped, ...(changes.outputs ? ["outputs"] : []), ...(changes.mqtt ? ["mqtt"] : [])];
+    this.logger.info({ revision: rev.revision, source: applied.source, ...changes }, rev.status === "valid" ? "remote config applied" : "remote config deleted: running the bootstrap file's settings");
+    this.emitEvent("config", { revision: rev.revision, status: "applied", source: applied.source, changed, ...changes });
+  }
+
+  /**
+   * Makes the daemon run `applied`: sensors as a difference, the log level without restarting
+   * anything, then `onDocument`. Serialised: one config is applied at a time.
+   */
+  applyConfig(applied: AppliedConfig): Promise<ConfigChanges> {
+    const run = this.applying.then(async () => {
+      const changes: ConfigChanges = await this.applySensors(applied.document.sensors);
+      changes.outputs = await this.applyOutputs(applied.document.outputs);
+      changes.mqtt = await this.applyMqtt(applied.document.mqtt);
+      const level = applied.input && "log" in applied.input ? applied.document.log.level : this.baseLevel;
+      if (level !== this.levels.level) {
+        this.logger.info({ from: this.levels.level, to: level }, "log level changed");
+        this.levels.setLevel(level);
+      }
+      this.applied = applied;
+      if (this.opts.onDocument) {
+        try {
+          await this.opts.onDocument(applied);
+        } catch (err) {
+          this.logger.error({ err: errorMessage(err), source: applied.source, revision: applied.revision }, "onDocument failed");
+        }
+      }
+      return changes;
+    });
+    this.applying = run.catch(() => undefined);
+    return run;
   }
 
   /** The leaf connection once made (undefined before). */
@@ -191,9 +402,10 @@ export class Daemon implements AsyncDisposable {
   };
 
   private startRunner(sensor: SensorConfig): void {
+    const logger = this.logger.child({ sensor: sensor.id });
     const runner = new SensorRunner({
       sensor,
-      logger: this.logger.child({ sensor: sensor.id }),
+      logger,
       emit: this.emitReading,
       onHealth: this.onHealth,
       create: (counters, report) =>
@@ -207,6 +419,7 @@ export class Daemon implements AsyncDisposable {
     });
     this.runners.set(sensor.id, runner);
     runner.start(this.root.signal);
+    logger.debug({ driver: sensor.driver }, "sensor started");
   }
 
   /**
@@ -313,6 +526,7 @@ export class Daemon implements AsyncDisposable {
     this.logger.info("stopping: drivers");
     this.root.abort();
     await this.connecting;
+    await this.following;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     await this.outputs?.close();
     this.logger.info({ queued: this.publisher.stats.queued }, "stopping: flushing publisher");

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { addDevice, ensureConfigBucket, ensureHubStream } from "../../src/cloud/hub.js";
+import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../../src/cloud/hub.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { cleanupNats, startHubAndLeaves, waitForLeafLink, type HubAndLeaves } from "../helpers/nats.js";
 import { cleanupTempDirs, killAll } from "../helpers/procs.js";
@@ -22,7 +22,7 @@ async function setUp(devices: string[]): Promise<HubAndLeaves> {
   cleanups.push(() => env.stop());
   const nc = await env.hub.connect();
   await ensureHubStream(nc);
-  await ensureConfigBucket(nc);
+  await ensureHubConfigBucket(nc);
   for (const d of devices) await addDevice(nc, d);
   await nc.close();
   return env;
