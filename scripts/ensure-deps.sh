@@ -11,6 +11,7 @@ if [ "${1:-}" != "--demo" ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v socat >/dev/null 2>&1 || need+=(socat)
   command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then

@@ -121,10 +121,10 @@ export class Daemon implements AsyncDisposable {
   readonly linkMonitor: LinkMonitor;
   /** GPIO outputs (`outputs:`), settable through `outputs.set(id, value)`. */
   outputs?: Outputs;
-  private outputsConfig: OutputConfig[] = [];
+  private outputsConfig?: OutputConfig[];
   /** MQTT ingest (`mqtt:`), when configured. */
   mqtt?: MqttIngest;
-  private mqttConfig: MqttConfig | null = null;
+  private mqttConfig?: MqttConfig | null;
   private mqttAbort?: AbortController;
   private mqttLoop?: Promise<void>;
   private monitoring?: Promise<void>;
@@ -460,7 +460,7 @@ export class Daemon implements AsyncDisposable {
    * rejects: a pin that cannot be opened is reported as a driver event and retried.
    */
   async applyOutputs(outputs: OutputConfig[]): Promise<boolean> {
-    if (this.outputs && JSON.stringify(outputs) === JSON.stringify(this.outputsConfig)) return false;
+    if (this.outputsConfig !== undefined && JSON.stringify(outputs) === JSON.stringify(this.outputsConfig)) return false;
     await this.outputs?.close();
     await this.mqtt?.close();
     await this.mqttLoop;
@@ -481,7 +481,7 @@ export class Daemon implements AsyncDisposable {
    * published like any sensor's. Returns true when something changed.
    */
   async applyMqtt(mqtt: MqttConfig | null): Promise<boolean> {
-    if (JSON.stringify(mqtt) === JSON.stringify(this.mqttConfig)) return false;
+    if (this.mqttConfig !== undefined && JSON.stringify(mqtt) === JSON.stringify(this.mqttConfig)) return false;
     this.mqttAbort?.abort();
     await this.mqtt?.close();
     await this.mqttLoop;

@@ -10,7 +10,10 @@ import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupTempDirs, tempDir } from "../helpers/procs.js";
+import { cleanupTempDirs, startProc, tempDir } from "../helpers/procs.js";
+import { startJetStreamServer } from "../helpers/nats.js";
+import { streamCount } from "../helpers/stream.js";
+import { waitFor } from "../helpers/wait.js";
 import { REPO, explain, run, treeListing } from "./run.js";
 
 const HAVE_CLI = existsSync(join(REPO, "dist/cli/main.js"));
@@ -90,16 +93,33 @@ describe.skipIf(!HAVE_CLI)("CLI with edge-gateway.service's environment", () => 
     expect(r.stdout + r.stderr).toContain("device.id");
   });
 
-  // TODO(lead): when the daemon (src/daemon) lands, turn this into a real test:
-  //  1. start a leaf nats-server with JetStream on a free loopback port (test/helpers/nats.ts),
-  //  2. readOnlyConfig("gateway.yaml") with nats.servers → that port, no `state:`,
-  //     remoteConfig: false, http.listen 127.0.0.1:<free port>, one `simulated` sensor at
-  //     interval 200ms,
-  //  3. startProc(process.execPath, [bin/edge-gateway.js, "run", "--config", file]) with
-  //     { env: unitEnv(), cwd: stateDir, uid/gid NOBODY when root } (NOTIFY_SOCKET unset),
-  //  4. waitFor a reading on sensors.> and GET /healthz → 200,
-  //  5. assert the daemon wrote its seq state under stateDir (STATE_DIRECTORY) and nothing
-  //     anywhere else (configDir listing unchanged; no $HOME needed),
-  //  6. SIGTERM → exit 0 within the unit's TimeoutStopSec (45 s; expect well under 20 s).
-  it.todo("run: publishes, serves /healthz and persists state only under $STATE_DIRECTORY");
+  it("run: publishes through the leaf and persists state only under $STATE_DIRECTORY; SIGTERM exits 0", async () => {
+    const server = await startJetStreamServer();
+    try {
+      const file = await readOnlyConfig(
+        "gateway-run.yaml",
+        `device: { id: pi-unit, region: test }\nnats: { servers: ["${server.url}"] }\nremoteConfig: false\nhttp: false\n` +
+          "sensors:\n  - { id: unit-temp, type: temperature, driver: simulated, interval: 200ms }\n",
+      );
+      const before = await treeListing(configDir);
+      const daemon = startProc(process.execPath, [join(REPO, "bin/edge-gateway.js"), "run", "--config", file], {
+        env: unitEnv(),
+        cwd: stateDir,
+        ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}),
+      });
+      const nc = await server.connect();
+      try {
+        await waitFor(async () => (await streamCount(nc, "TELEMETRY")) >= 5, { what: "readings from the daemon under the unit's environment", timeout: 20_000 });
+      } finally {
+        await nc.close();
+      }
+      daemon.kill("SIGTERM");
+      expect(await daemon.exited, daemon.stdout() + daemon.stderr()).toBe(0);
+      // seq state went to STATE_DIRECTORY; the read-only config dir is untouched.
+      expect(existsSync(join(stateDir, "seq.json"))).toBe(true);
+      expect(await treeListing(configDir)).toEqual(before);
+    } finally {
+      await server.stop();
+    }
+  });
 });

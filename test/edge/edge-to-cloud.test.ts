@@ -1,4 +1,6 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../../src/cloud/hub.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { cleanupNats, startHubAndLeaves, waitForLeafLink, type HubAndLeaves } from "../helpers/nats.js";
@@ -34,6 +36,14 @@ async function daemonOn(env: HubAndLeaves, i: number, id: string, interval?: str
   return d;
 }
 
+/** Readings of `device` in the hub stream (its sensor ids start with `<device>-`). */
+async function deviceCount(nc: NatsConnection, device: string): Promise<number> {
+  const info = await (await jetstreamManager(nc)).streams.info("TELEMETRY", { subjects_filter: "sensors.>" });
+  return Object.entries(info.state.subjects ?? {})
+    .filter(([subject]) => subject.split(".")[3]!.startsWith(`${device}-`))
+    .reduce((n, [, count]) => n + count, 0);
+}
+
 /** Stops the daemon, then waits until the hub stream holds exactly what the leaf stream holds. */
 async function expectHubEqualsLeaf(env: HubAndLeaves, daemon: Daemon, leafIndex = 0, timeout = 60_000) {
   await daemon.stop();
@@ -44,7 +54,7 @@ async function expectHubEqualsLeaf(env: HubAndLeaves, daemon: Daemon, leafIndex 
     const leaf = await readStream(leafNc, "TELEMETRY");
     expect(leaf.length).toBe(daemon.publisher.stats.accepted);
     // Sources recover 10–30 s after a reconnect on 2.9.10: wait on the condition.
-    await waitFor(async () => (await streamCount(hubNc, "TELEMETRY")) >= leaf.length, { timeout, what: `hub to hold the leaf's ${leaf.length} readings` });
+    await waitFor(async () => (await deviceCount(hubNc, daemon.config.device.id)) >= leaf.length, { timeout, what: `hub to hold the leaf's ${leaf.length} readings` });
     const hub = (await readStream(hubNc, "TELEMETRY")).filter((r) => r.body.device === daemon.config.device.id);
     const check = checkSequences(hub);
     expect(check.problems).toEqual([]);
@@ -68,8 +78,9 @@ describe("edge to cloud › daemon → leaf → hub", () => {
     const daemon = await daemonOn(env, 0, "pi-1");
     await waitFor(() => new Set(live).size === 3 && live.length >= 30, { what: "live readings at the hub" });
     expect(new Set(live)).toEqual(new Set(["sensors.temperature.eu-west.pi-1-temp", "sensors.humidity.eu-west.pi-1-hum", "sensors.energy.eu-west.pi-1-power"]));
-    await waitFor(() => daemon.link.hub === "up" && daemon.link.hubLag !== undefined, { what: "link state up with a lag figure" });
-    expect(daemon.link.buffer.messages).toBeGreaterThan(0);
+    // The link monitor reports the uplink, the leaf buffer and the hub's lag for this device.
+    await waitFor(() => daemon.link.hub === "up" && daemon.link.hubLag !== undefined && daemon.link.buffer.messages > 0, { what: "link state up with buffer and lag figures" });
+    expect(daemon.link.buffer.bytes).toBeGreaterThan(0);
     await expectHubEqualsLeaf(env, daemon);
   });
 
