@@ -34,7 +34,8 @@ export const duration = (opts: { min?: number } = {}) =>
       return z.NEVER;
     }
     return ms;
-  });
+  })
+    .meta({ format: "duration" });
 
 /** A size: `512MiB`, `1GB`, or a number of bytes. Output: bytes. */
 export const size = () =>
@@ -48,7 +49,8 @@ export const size = () =>
       return z.NEVER;
     }
     return bytes;
-  });
+  })
+    .meta({ format: "size" });
 
 const positiveDuration = () => duration({ min: 1 });
 
@@ -381,7 +383,7 @@ export const mqttSchema = z.strictObject({
 });
 
 export const logSchema = z.strictObject({
-  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info").describe("Log level; JSON lines on stdout. Changes from the remote document apply live."),
 });
 
 function checkUniqueIds(list: readonly { id: string }[] | undefined, key: string, ctx: z.RefinementCtx): void {
@@ -455,15 +457,15 @@ export const bootstrapSchema = z
       .strictObject({
         servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]).describe("The local leaf nats-server."),
         credentials: z.string().optional().describe("Creds file for the local connection, if the leaf requires one."),
-        user: z.string().optional(),
-        password: z.string().optional(),
-        token: z.string().optional(),
+        user: z.string().optional().describe("User name for the local leaf, if it requires one."),
+        password: z.string().optional().describe("Password for `user`."),
+        token: z.string().optional().describe("Token for the local leaf, if it requires one."),
         hubDomain: token("hub domain").default("hub").describe("JetStream domain of the cloud hub."),
       })
       .prefault({}),
     buffer: z
       .strictObject({
-        stream: token("stream name").default("TELEMETRY"),
+        stream: token("stream name").default("TELEMETRY").describe("Leaf stream name; the hub stream that sources it has the same name."),
         maxBytes: size().prefault("512MiB").describe("Leaf stream size limit; oldest readings are discarded beyond it."),
         maxAge: duration().prefault("7d").describe("Leaf stream age limit."),
         duplicateWindow: positiveDuration().prefault("2m").describe("JetStream de-duplication window for `Nats-Msg-Id`."),
@@ -475,14 +477,19 @@ export const bootstrapSchema = z
       .union([
         z.literal(false),
         z.strictObject({
-          bucket: token("bucket name").default("gateway-config"),
+          bucket: token("bucket name").default("gateway-config").describe("KV bucket holding `devices.<deviceId>` documents (mirrored onto the leaf)."),
           cache: z.string().optional().describe("Last-known-good document; default `<state>/config.json`."),
         }),
       ])
       .prefault({}),
     state: z.string().min(1).default("/var/lib/edge-gateway").describe("Directory for persisted seq numbers, counters and the config cache."),
     http: z
-      .union([z.literal(false), z.strictObject({ listen: z.string().regex(/^[^:]*:\d+$/, { error: "listen must be HOST:PORT" }).default("127.0.0.1:9464") })])
+      .union([
+        z.literal(false),
+        z.strictObject({
+          listen: z.string().regex(/^[^:]*:\d+$/, { error: "listen must be HOST:PORT" }).default("127.0.0.1:9464").describe("Loopback address of /healthz and /metrics."),
+        }),
+      ])
       .prefault({}),
     ...remoteFields,
   })
