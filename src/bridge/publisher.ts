@@ -209,6 +209,7 @@ export class Publisher implements AsyncDisposable {
     for await (const s of nc.status()) {
       if (s.type === "disconnect") {
         this.connected = false;
+        this.kick();
         this.opts.logger.warn({ server: s.server }, "local leaf unreachable: queueing readings");
       } else if (s.type === "reconnect") {
         this.connected = true;
@@ -267,25 +268,36 @@ export class Publisher implements AsyncDisposable {
           continue;
         }
       }
-      if (this.inFlight >= this.opts.maxInFlight || this.queue.length + this.retry.length === 0) {
-        if (this.inFlight === 0) this.notifyIdle();
-        await this.sleepOrWake(1000);
+      // Fill the pipeline without awaiting; only a sensor's first reading in this process
+      // awaits (the lookup of its last stored seq).
+      let lookupFailed = false;
+      while (this.inFlight < this.opts.maxInFlight && this.queue.length + this.retry.length > 0 && this.connected && this.streamReady && !this.closed) {
+        const entry = this.takeNext()!;
+        if (!entry.msgId) {
+          const sensor = entry.reading.sensor;
+          if (!this.opts.seqs.isRecovered(sensor)) {
+            try {
+              this.opts.seqs.recover(sensor, await this.lastStoredSeq(entry.subject));
+            } catch (err) {
+              this.retry.push(entry);
+              this.failures++;
+              this.opts.logger.warn({ err: errorMessage(err), sensor }, "cannot look up the last stored seq; retrying");
+              lookupFailed = true;
+              break;
+            }
+          }
+          this.prepare(entry);
+        }
+        this.send(entry);
+      }
+      if (lookupFailed) {
+        await this.backoff();
         continue;
       }
-      const entry = this.takeNext();
-      if (!entry) continue;
-      if (!entry.msgId) {
-        try {
-          await this.assignSeq(entry);
-        } catch (err) {
-          this.retry.push(entry);
-          this.failures++;
-          this.opts.logger.warn({ err: errorMessage(err), sensor: entry.reading.sensor }, "cannot look up the last stored seq; retrying");
-          await this.backoff();
-          continue;
-        }
-      }
-      this.send(entry);
+      if (this.inFlight === 0 && this.queue.length + this.retry.length === 0) this.notifyIdle();
+      // Woken by an ack or failure (while publishes are in flight), a new reading, a
+      // (re)connect or close; the timer is only a safety net.
+      await this.sleepOrWake(this.inFlight > 0 ? 10_000 : 1000);
     }
   }
 
@@ -303,13 +315,10 @@ export class Publisher implements AsyncDisposable {
     return this.queue.shift();
   }
 
-  private async assignSeq(entry: Entry): Promise<void> {
+  /** Fixes the reading's seq, msg id and body, once: retries reuse them. */
+  private prepare(entry: Entry): void {
     const sensor = entry.reading.sensor;
-    const seqs = this.opts.seqs;
-    if (!seqs.isRecovered(sensor)) {
-      seqs.recover(sensor, await this.lastStoredSeq(entry.subject));
-    }
-    const seq = seqs.next(sensor);
+    const seq = this.opts.seqs.next(sensor);
     entry.msgId = readingMsgId(this.opts.deviceId, sensor, seq);
     entry.body = encoder.encode(JSON.stringify(readingMessage(this.opts.deviceId, entry.reading, seq)));
   }

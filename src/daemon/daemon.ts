@@ -3,6 +3,7 @@
  * sensor, apply config changes as a difference, and shut down in order
  * (drivers → publisher flush → NATS drain).
  */
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -132,6 +133,8 @@ export class Daemon implements AsyncDisposable {
   flushedCleanly = false;
 
   private constructor(opts: DaemonOptions, seqs: SeqStore, levels: LevelControl) {
+    // Every sensor runner and part listens on the root signal: no leak, just many parts.
+    setMaxListeners(0, this.root.signal);
     this.opts = opts;
     this.config = opts.config;
     this.levels = levels;
