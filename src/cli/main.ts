@@ -2,8 +2,10 @@ import { readFileSync } from "node:fs";
 import { check } from "./check.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
 import { cloud } from "./cloud.js";
+import { devices } from "./devices.js";
 import { leafConfig } from "./leaf-config.js";
 import { run } from "./run.js";
+import { status } from "./status.js";
 import { watch } from "./watch.js";
 
 /** Every command; the order is the order of `--help`. */
@@ -13,6 +15,8 @@ export const commands: Record<string, Command> = {
   "leaf-config": leafConfig,
   cloud,
   watch,
+  status,
+  devices,
 };
 
 export function version(): string {

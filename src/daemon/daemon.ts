@@ -16,6 +16,7 @@ import type { DriverHealth, HardwareSeams, Reading } from "../drivers/types.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { LinkMonitor, type LinkState } from "./link-monitor.js";
+import { Operations, type OperationsOptions } from "./operations.js";
 import { SensorRunner } from "./sensor-runner.js";
 
 export interface DaemonOptions {
@@ -27,6 +28,8 @@ export interface DaemonOptions {
   flushTimeoutMs?: number;
   /** How often the uplink and buffer are checked. Default 5 s. */
   linkCheckMs?: number;
+  /** Control service, HTTP endpoint and systemd notify settings (bootstrap file for `reload`…). */
+  operations?: OperationsOptions;
 }
 
 export type EventKind = "config" | "driver" | "link";
@@ -74,6 +77,11 @@ export class Daemon implements AsyncDisposable {
   outputs?: Outputs;
   private outputsConfig: OutputConfig[] = [];
   private monitoring?: Promise<void>;
+  /** Control service, /healthz + /metrics, systemd notify (set once started). */
+  operations?: Operations;
+  private connectedHooks: ((nc: NatsConnection) => void)[] = [];
+  /** Last driver event per sensor (`failed:<message>` / `recovered`), to send each change once. */
+  private readonly driverEvents = new Map<string, string>();
   /** After `stop()`: true when every accepted reading was acknowledged by the leaf. */
   flushedCleanly = false;
 
@@ -124,6 +132,7 @@ export class Daemon implements AsyncDisposable {
     d.connecting = d.connectLeaf(connOpts);
     await d.applyOutputs(opts.config.outputs);
     await d.applySensors(opts.config.sensors);
+    d.operations = await Operations.start(d, opts.operations ?? {}, opts.logger.child({ part: "ops" }));
     d.logger.info({ device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size }, "edge-gateway started");
     return d;
   }
@@ -155,6 +164,7 @@ export class Daemon implements AsyncDisposable {
         this.logger.info({ server: nc.getServer() }, "connected to the local leaf");
         this.publisher.attach(nc);
         this.monitoring = this.linkMonitor.run(nc, this.root.signal);
+        for (const fn of this.connectedHooks.splice(0)) fn(nc);
         return;
       } catch (err) {
         if (attempt === 0 || attempt % 20 === 0) {
@@ -163,6 +173,12 @@ export class Daemon implements AsyncDisposable {
         await delay(Math.min(backoff(attempt, 250), 5000), this.root.signal);
       }
     }
+  }
+
+  /** Calls `fn` with the leaf connection once it is made (at once if it already is). */
+  onConnected(fn: (nc: NatsConnection) => void): void {
+    if (this.nc) fn(this.nc);
+    else this.connectedHooks.push(fn);
   }
 
   /** Publishes a JSON event on `gateway.<deviceId>.events.<kind>` (best effort, never throws). */
@@ -179,6 +195,11 @@ export class Daemon implements AsyncDisposable {
   private emitReading = (r: Reading): void => this.publisher.accept(r);
 
   private onHealth = (sensor: string, h: DriverHealth): void => {
+    // Drivers report an error on every retry: send an event only when the state or the message changes.
+    const key = h.state === "error" ? `failed:${h.error.message}` : "recovered";
+    const last = this.driverEvents.get(sensor);
+    if (key === last || (h.state === "ok" && last === undefined)) return;
+    this.driverEvents.set(sensor, key);
     this.emitEvent("driver", h.state === "error" ? { sensor, status: "failed", error: h.error.message, code: (h.error as { code?: string }).code } : { sensor, status: "recovered" });
   };
 
@@ -268,6 +289,7 @@ export class Daemon implements AsyncDisposable {
   }
 
   private async shutdown(): Promise<void> {
+    await this.operations?.stopping();
     this.logger.info("stopping: drivers");
     this.root.abort();
     await this.connecting;
@@ -281,6 +303,7 @@ export class Daemon implements AsyncDisposable {
     await this.publisher.close();
     await this.monitoring;
     await this.seqs.close();
+    await this.operations?.close();
     if (this.nc) {
       this.logger.info("stopping: draining NATS");
       await this.nc.drain().catch(() => this.nc?.close());
