@@ -32,7 +32,10 @@ function gauge<L extends string>(registry: Registry, name: string, help: string,
     registers: [registry],
     collect() {
       this.reset();
-      for (const [labels, v] of read()) this.set(labels as Record<L, string>, v);
+      const values = read();
+      // A label-less gauge resets to 0; "unknown" must be no sample at all, not 0.
+      if (values.length === 0 && labelNames.length === 0) this.remove({} as Record<L, string>);
+      for (const [labels, v] of values) this.set(labels as Record<L, string>, v);
     },
   });
 }
