@@ -20,10 +20,28 @@ export const SERVICE_NAME = "edge-gateway";
 /** An error the requester caused or should know about; `status` becomes the service error code. */
 export class ControlRequestError extends Error {
   readonly status: number;
-  constructor(status: 400 | 404 | 409 | 501 | 503, message: string) {
+  /** Sent as the error reply's JSON body, next to `error` (e.g. `{errors: [{path, message}]}`). */
+  readonly details?: Record<string, unknown>;
+  constructor(status: 400 | 404 | 409 | 501 | 503, message: string, details?: Record<string, unknown>) {
     super(message);
     this.status = status;
     this.name = "ControlRequestError";
+    if (details) this.details = details;
+  }
+}
+
+/** Header values cannot hold line breaks: the description is one line (the body has it all). */
+function headerText(text: string): string {
+  const line = text.replace(/\s*[\r\n]+\s*/g, "; ");
+  return line.length > 1000 ? `${line.slice(0, 997)}...` : line;
+}
+
+/** Answers a service error; never throws (a reply that cannot be sent is logged). */
+function replyError(msg: ServiceMsg, status: number, message: string, details: Record<string, unknown> | undefined, logger: Logger): void {
+  try {
+    msg.respondError(status, headerText(message), JSON.stringify({ error: message, ...details }));
+  } catch (err) {
+    logger.warn({ err: errorMessage(err), status }, "control error reply could not be sent");
   }
 }
 
@@ -119,10 +137,10 @@ export async function startControlService(nc: NatsConnection, opts: ControlServi
       } catch (e) {
         if (e instanceof ControlRequestError) {
           logger.debug({ endpoint: name, status: e.status, err: e.message }, "control request refused");
-          msg.respondError(e.status, e.message);
+          replyError(msg, e.status, e.message, e.details, logger);
         } else {
           logger.warn({ endpoint: name, err: errorMessage(e) }, "control request failed");
-          msg.respondError(500, `${name} failed: ${errorMessage(e)}`);
+          replyError(msg, 500, `${name} failed: ${errorMessage(e)}`, undefined, logger);
         }
       }
     })();

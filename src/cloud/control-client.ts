@@ -13,10 +13,13 @@ export type ControlEndpoint = "status" | "read" | "output" | "reload";
 /** A gateway answered with a service error (bad request, unknown sensor…). */
 export class ControlServiceError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** The error reply's JSON body: `{error, …details}` (e.g. `errors: [{path, message}]`). */
+  readonly body?: Record<string, unknown>;
+  constructor(status: number, message: string, body?: Record<string, unknown>) {
     super(message);
     this.status = status;
     this.name = "ControlServiceError";
+    if (body) this.body = body;
   }
 }
 
@@ -44,7 +47,16 @@ export async function requestGateway<T = unknown>(nc: NatsConnection, deviceId: 
     throw new GatewayError("EGW_NATS_CONNECT", `request to ${subject} failed: ${errorMessage(err)}`, { cause: err });
   }
   const code = reply.headers?.get("Nats-Service-Error-Code");
-  if (code) throw new ControlServiceError(Number(code), reply.headers?.get("Nats-Service-Error") || `service error ${code}`);
+  if (code) {
+    let body: Record<string, unknown> | undefined;
+    try {
+      body = reply.json<Record<string, unknown>>();
+    } catch {
+      body = undefined;
+    }
+    const message = typeof body?.error === "string" ? body.error : reply.headers?.get("Nats-Service-Error") || `service error ${code}`;
+    throw new ControlServiceError(Number(code), message, body);
+  }
   return reply.json<T>();
 }
 

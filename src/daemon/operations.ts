@@ -95,7 +95,7 @@ export function controlHandlers(daemon: Daemon, opts: OperationsOptions, logger:
       } catch (err) {
         const errors = err instanceof ConfigError ? err.problems : [{ path: "", message: errorMessage(err) }];
         daemon.emitEvent("config", { status: "rejected", source: opts.configFile, revision: null, errors });
-        throw new ControlRequestError(409, `${opts.configFile} is invalid; the previous config keeps running: ${errorMessage(err)}`);
+        throw new ControlRequestError(409, `${opts.configFile} is invalid; the previous config keeps running: ${errorMessage(err)}`, { errors });
       }
       if (cfg.device.id !== daemon.config.device.id) {
         throw new ControlRequestError(409, `${opts.configFile} now names device ${cfg.device.id}: a new device id needs a restart`);

@@ -102,3 +102,47 @@ describe("events › gateway.<id>.events.*", () => {
     await waitFor(() => local.slice(local.indexOf(down)).some((e) => e.hub === "up"), { what: "link up event on the leaf after the down one" });
   });
 });
+
+describe("events › config, through `reload` of the bootstrap file", () => {
+  it("reload applies the file's sensors (events.config applied) and refuses an invalid file (rejected, with paths)", async () => {
+    const { writeFile } = await import("node:fs/promises");
+    const { join } = await import("node:path");
+    const { loadBootstrap } = await import("../../src/config/load.js");
+    const { Daemon } = await import("../../src/daemon/daemon.js");
+    const { silentLogger } = await import("../../src/logger.js");
+    const { tempDir } = await import("../helpers/procs.js");
+    const { requestGateway } = await import("../../src/cloud/control-client.js");
+    const { startJetStreamServer } = await import("../helpers/nats.js");
+    const server = await startJetStreamServer("reload");
+    const dir = await tempDir("egw-reload-");
+    const file = join(dir, "gateway.yaml");
+    const head = ["device: { id: pi-rl, region: eu-west }", `nats: { servers: ["${server.url}"] }`, "remoteConfig: false", "http: false", `state: ${join(dir, "state")}`, "sensors:"];
+    const sensor = (id: string) => `  - { id: ${id}, type: temperature, driver: simulated, interval: 100ms }`;
+    await writeFile(file, [...head, sensor("a")].join("\n"));
+    const d = await Daemon.start({ config: await loadBootstrap(file), logger: silentLogger(), operations: { configFile: file } });
+    daemons.push(d);
+    const nc = await server.connect();
+    conns.push(nc);
+    const events = collect(nc, "gateway.pi-rl.events.config");
+    await waitFor(() => d.operations?.control, { what: "control service up" });
+
+    await writeFile(file, [...head, sensor("a"), sensor("b")].join("\n"));
+    const applied = await requestGateway<{ status: string; started: string[] }>(nc, "pi-rl", "reload");
+    expect(applied).toMatchObject({ status: "applied", started: ["b"], restarted: [], stopped: [] });
+    expect(d.sensors().map((r) => r.state.id)).toEqual(["a", "b"]);
+
+    await writeFile(file, [...head, "  - { id: c, type: temperature, driver: simulated, interval: fast }"].join("\n"));
+    await expect(requestGateway(nc, "pi-rl", "reload")).rejects.toMatchObject({
+      status: 409,
+      message: expect.stringMatching(/is invalid; the previous config keeps running: .*\n\s+sensors\[0\]\.interval: /s),
+      body: { errors: [{ path: "sensors[0].interval", message: expect.any(String) }] },
+    });
+    // The header form is one line.
+    const raw = await nc.request("gateway.pi-rl.reload", "", { timeout: 5000 });
+    expect(raw.headers?.get("Nats-Service-Error")).toMatch(/^[^\n]*is invalid; the previous config keeps running: [^\n]*; sensors\[0\]\.interval: /);
+    expect(d.sensors().map((r) => r.state.id)).toEqual(["a", "b"]);
+    await waitFor(() => events.length >= 3, { what: "three config events" });
+    expect(events[0]).toMatchObject({ device: "pi-rl", status: "applied", started: ["b"] });
+    expect(events[1]).toMatchObject({ status: "rejected", errors: [{ path: "sensors[0].interval", message: expect.any(String) }] });
+  });
+});
