@@ -149,3 +149,25 @@ describe("control service › over the leaf link, from the hub", () => {
     expect(usage.code).toBe(1);
   });
 });
+
+describe("control service › late leaf", () => {
+  it("starts once the daemon connects, also when the leaf came up after the daemon", async () => {
+    const { startJetStreamServer } = await import("../helpers/nats.js");
+    const leaf = await startJetStreamServer("late");
+    await leaf.kill9();
+    const d = await startGateway(leaf, "pi-late");
+    daemons.push(d);
+    expect(d.connection).toBeUndefined();
+    expect(d.operations?.control).toBeUndefined();
+    await leaf.restart();
+    await waitFor(() => d.operations?.control, { what: "control service after the late connect", timeout: 20_000 });
+    const nc = await leaf.connect();
+    try {
+      const s = await requestGateway<GatewayStatus>(nc, "pi-late", "status");
+      expect(s.device).toBe("pi-late");
+      expect((await discoverGateways(nc, 300)).map((g) => g.device)).toEqual(["pi-late"]);
+    } finally {
+      await nc.close();
+    }
+  });
+});
