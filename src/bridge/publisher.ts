@@ -122,6 +122,11 @@ export class Publisher implements AsyncDisposable {
     return { ...this.counters, queued: this.queue.length + this.retry.length, inFlight: this.inFlight };
   }
 
+  /** True while the connection to the local leaf is up (the stream may not be ready yet). */
+  get leafConnected(): boolean {
+    return this.connected;
+  }
+
   /** True when connected to the leaf and the stream is known to exist. */
   get healthy(): boolean {
     return this.connected && this.streamReady;

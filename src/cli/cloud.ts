@@ -3,6 +3,7 @@ import { addDevice, ensureHubConfigBucket, ensureHubStream, HUB_DEFAULTS, listDe
 import { SUBJECT_TOKEN } from "../config/schema.js";
 import { connectServer, serverFlags } from "./connect.js";
 import { EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { ingest } from "./ingest.js";
 
 const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL
 
@@ -17,6 +18,9 @@ Hub-side set-up (idempotent: running a command twice changes nothing the second 
       removes it (the readings already stored stay)
   cloud devices [--stream NAME] [--json]
       lists the devices the hub sources, with how far behind each is (lag)
+  cloud ingest --queue NAME [--filter SUBJECT] [--out FILE] [--max-deliver N] [--ack-wait 30s] [--live]
+      a worker writing readings as JSON lines; workers with the same queue share the work
+      (\`edge-gateway cloud ingest --help\`)
 
 Common options: --server URL (default $NATS_URL or nats://127.0.0.1:4222), --creds FILE`;
 
@@ -35,6 +39,7 @@ export const cloud: Command = {
   summary: "set up the hub: stream, config bucket, devices",
   usage,
   async run(argv, io) {
+    if (argv[0] === "ingest") return ingest.run(argv.slice(1), io);
     try {
       const { values, positionals } = parse(
         argv,

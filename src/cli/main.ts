@@ -4,8 +4,10 @@ import { config } from "./config.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
 import { cloud } from "./cloud.js";
 import { demo } from "./demo.js";
+import { devices } from "./devices.js";
 import { leafConfig } from "./leaf-config.js";
 import { run } from "./run.js";
+import { status } from "./status.js";
 import { watch } from "./watch.js";
 
 /** Every command; the order is the order of `--help`. */
@@ -17,6 +19,8 @@ export const commands: Record<string, Command> = {
   cloud,
   watch,
   config,
+  status,
+  devices,
 };
 
 export function version(): string {

@@ -20,9 +20,10 @@ export const run: Command = {
         io.out(usage);
         return EXIT.ok;
       }
-      const config = await loadBootstrap(required(values.config, "--config"));
+      const configFile = required(values.config, "--config");
+      const config = await loadBootstrap(configFile);
       const logger = createLogger(config.log.level);
-      daemon = await Daemon.start({ config, logger });
+      daemon = await Daemon.start({ config, logger, operations: { configFile } });
       const d = daemon;
       const stopped = new Promise<void>((resolve) => {
         let signals = 0;

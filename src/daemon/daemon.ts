@@ -21,6 +21,7 @@ import type { DriverHealth, HardwareSeams, Reading } from "../drivers/types.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import { levelControl, type LevelControl, type Logger } from "../logger.js";
 import { LinkMonitor, type LinkState } from "./link-monitor.js";
+import { Operations, type OperationsOptions } from "./operations.js";
 import { SensorRunner } from "./sensor-runner.js";
 
 export interface DaemonOptions {
@@ -45,6 +46,8 @@ export interface DaemonOptions {
   remoteBootWaitMs?: number;
   /** Remote documents larger than this are rejected. Default 1 MiB. */
   maxDocumentBytes?: number;
+  /** Control service, HTTP endpoint and systemd notify settings (bootstrap file for `reload`…). */
+  operations?: OperationsOptions;
 }
 
 /** Where the running config came from (DESIGN A6 boot order: mirror → cache → bootstrap). */
@@ -129,6 +132,11 @@ export class Daemon implements AsyncDisposable {
   private mqttAbort?: AbortController;
   private mqttLoop?: Promise<void>;
   private monitoring?: Promise<void>;
+  /** Control service, /healthz + /metrics, systemd notify (set once started). */
+  operations?: Operations;
+  private connectedHooks: ((nc: NatsConnection) => void)[] = [];
+  /** Last driver event per sensor (`failed:<message>` / `recovered`), to send each change once. */
+  private readonly driverEvents = new Map<string, string>();
   /** After `stop()`: true when every accepted reading was acknowledged by the leaf. */
   flushedCleanly = false;
 
@@ -190,6 +198,7 @@ export class Daemon implements AsyncDisposable {
       const handled = await d.bootRemote(d.cacheFile!);
       d.following = d.followRemote(handled);
     }
+    d.operations = await Operations.start(d, opts.operations ?? {}, opts.logger.child({ part: "ops" }));
     d.logger.info(
       { device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size, config: d.applied.source, revision: d.applied.revision },
       "edge-gateway started",
@@ -300,6 +309,20 @@ export class Daemon implements AsyncDisposable {
     }
   }
 
+  /**
+   * Re-reads the device's document from the leaf mirror and applies it (the control service's
+   * `reload`). Resolves undefined when remote config is off, so the caller re-reads the
+   * bootstrap file instead.
+   */
+  async reload(): Promise<{ status: string; revision?: number; source: ConfigSource; errors?: unknown } | undefined> {
+    if (this.config.remoteConfig === false) return undefined;
+    const rev = await this.readMirror();
+    if (!rev) return { status: "unchanged", revision: this.configRevision, source: this.configSource };
+    await this.handleRevision(rev);
+    if (rev.status === "invalid") return { status: "rejected", revision: rev.revision, source: this.configSource, errors: rev.problems };
+    return { status: "applied", revision: this.configRevision, source: this.configSource };
+  }
+
   /** Applies or rejects one KV revision, keeps the cache, and reports it on `events.config`. */
   private async handleRevision(rev: RemoteRevision): Promise<void> {
     const cacheFile = this.cacheFile;
@@ -377,6 +400,7 @@ export class Daemon implements AsyncDisposable {
         this.logger.info({ server: nc.getServer() }, "connected to the local leaf");
         this.publisher.attach(nc);
         this.monitoring = this.linkMonitor.run(nc, this.root.signal);
+        for (const fn of this.connectedHooks.splice(0)) fn(nc);
         return;
       } catch (err) {
         if (attempt === 0 || attempt % 20 === 0) {
@@ -385,6 +409,12 @@ export class Daemon implements AsyncDisposable {
         await delay(Math.min(backoff(attempt, 250), 5000), this.root.signal);
       }
     }
+  }
+
+  /** Calls `fn` with the leaf connection once it is made (at once if it already is). */
+  onConnected(fn: (nc: NatsConnection) => void): void {
+    if (this.nc) fn(this.nc);
+    else this.connectedHooks.push(fn);
   }
 
   /** Publishes a JSON event on `gateway.<deviceId>.events.<kind>` (best effort, never throws). */
@@ -401,6 +431,11 @@ export class Daemon implements AsyncDisposable {
   private emitReading = (r: Reading): void => this.publisher.accept(r);
 
   private onHealth = (sensor: string, h: DriverHealth): void => {
+    // Drivers report an error on every retry: send an event only when the state or the message changes.
+    const key = h.state === "error" ? `failed:${h.error.message}` : "recovered";
+    const last = this.driverEvents.get(sensor);
+    if (key === last || (h.state === "ok" && last === undefined)) return;
+    this.driverEvents.set(sensor, key);
     this.emitEvent("driver", h.state === "error" ? { sensor, status: "failed", error: h.error.message, code: (h.error as { code?: string }).code } : { sensor, status: "recovered" });
   };
 
@@ -526,6 +561,7 @@ export class Daemon implements AsyncDisposable {
   }
 
   private async shutdown(): Promise<void> {
+    await this.operations?.stopping();
     this.logger.info("stopping: drivers");
     this.root.abort();
     await this.connecting;
@@ -540,6 +576,7 @@ export class Daemon implements AsyncDisposable {
     await this.publisher.close();
     await this.monitoring;
     await this.seqs.close();
+    await this.operations?.close();
     if (this.nc) {
       this.logger.info("stopping: draining NATS");
       await this.nc.drain().catch(() => this.nc?.close());

@@ -115,6 +115,8 @@ export class SensorRunner {
         this.driver = this.opts.create(this.state.counters, this.report);
         for await (const r of this.driver.start(this.abort.signal)) {
           attempt = 0;
+          // A reading after an error means the driver works again (not every driver says so).
+          if (this.state.health.state === "error") this.report({ state: "ok" });
           const out = filter.apply(r);
           this.state.lastReading = out ?? r;
           if (!out) {

@@ -1,0 +1,189 @@
+/**
+ * The daemon's operations surface, started with it and stopped in its ordered shutdown:
+ * the control service on the leaf connection (once connected), `/healthz` + `/metrics` on
+ * loopback, and the systemd notify protocol.
+ */
+import type { Registry } from "prom-client";
+import { ControlRequestError, startControlService, type ControlHandlers, type ControlService } from "../bridge/control-service.js";
+import { loadBootstrap } from "../config/load.js";
+import type { Reading } from "../drivers/types.js";
+import { ConfigError, errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { packageVersion } from "../version.js";
+import type { Daemon } from "./daemon.js";
+import { startHttpEndpoint, type Health, type HttpEndpoint } from "./http.js";
+import { daemonMetrics } from "./metrics.js";
+import { SystemdSupervisor, type SdNotifier } from "./sd-notify.js";
+import { gatewayStatus } from "./status.js";
+
+export interface OperationsOptions {
+  /** The bootstrap file, re-read by `reload` when the daemon has no reload of its own. */
+  configFile?: string;
+  /** Environment for systemd notify (NOTIFY_SOCKET, WATCHDOG_USEC). Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Replaces `systemd-notify` (tests). */
+  notifier?: SdNotifier;
+  /** How long `read` waits for a driver's poll before answering the last reading. Default 5 s. */
+  pollTimeoutMs?: number;
+  /** Publisher stall (backlog, no PubAck) that stops the watchdog pings. Default 60 s. */
+  stallMs?: number;
+}
+
+/** Why the publisher is not accepting readings for the leaf, or ok. */
+export function daemonHealth(daemon: Daemon): Health {
+  const p = daemon.publisher;
+  const s = p.stats;
+  const queued = s.queued + s.inFlight;
+  const extra = { queued, dropped: s.dropped, link: daemon.link.hub };
+  if (p.healthy) return { ok: true, ...extra };
+  const reason = p.leafConnected
+    ? `leaf stream ${daemon.config.buffer.stream} not ready; ${queued} readings queued`
+    : `local leaf unreachable; ${queued} readings queued`;
+  return { ok: false, reason, ...extra };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([p, new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)))]).finally(() => clearTimeout(t));
+}
+
+/** The control endpoints, implemented on a daemon. */
+export function controlHandlers(daemon: Daemon, opts: OperationsOptions, logger: Logger): ControlHandlers {
+  return {
+    status: () => gatewayStatus(daemon),
+
+    async read(sensor) {
+      const runners = daemon.sensors();
+      const runner = runners.find((r) => r.state.id === sensor);
+      if (!runner) {
+        throw new ControlRequestError(404, `unknown sensor ${JSON.stringify(sensor)}: this device has ${runners.map((r) => r.state.id).join(", ") || "no sensors"}`);
+      }
+      let pollError: string | undefined;
+      try {
+        const fresh = await withTimeout(runner.poll(), opts.pollTimeoutMs ?? 5000, `polling ${sensor}`);
+        const reading = fresh?.find((r: Reading) => r.sensor === sensor) ?? fresh?.[0];
+        if (reading) return { sensor, fresh: true, reading };
+      } catch (err) {
+        pollError = errorMessage(err);
+      }
+      const last = runner.state.lastReading;
+      if (!last) {
+        throw new ControlRequestError(503, `sensor ${sensor} has no reading yet${pollError ? ` (poll failed: ${pollError})` : ""}${runner.state.health.state === "error" ? `; driver error: ${runner.state.health.error.message}` : ""}`);
+      }
+      return { sensor, fresh: false, reading: last, ...(pollError ? { pollError } : {}) };
+    },
+
+    async output(id, value) {
+      const outputs = daemon.outputs;
+      const known = outputs?.list() ?? [];
+      if (!outputs || !known.some((o) => o.id === id)) {
+        throw new ControlRequestError(404, `unknown output ${JSON.stringify(id)}: this device has ${known.map((o) => o.id).join(", ") || "no outputs"}`);
+      }
+      await outputs.set(id, value);
+      const state = outputs.list().find((o) => o.id === id)!;
+      logger.info({ output: id, value }, "output set through the control service");
+      return state;
+    },
+
+    async reload() {
+      // Remote config on: re-apply the leaf mirror's document. Off: re-read the bootstrap file.
+      const result = await daemon.reload();
+      if (result !== undefined) return result;
+      if (!opts.configFile) throw new ControlRequestError(501, "reload is not available: the daemon was started without a config file");
+      let cfg;
+      try {
+        cfg = await loadBootstrap(opts.configFile);
+      } catch (err) {
+        const errors = err instanceof ConfigError ? err.problems : [{ path: "", message: errorMessage(err) }];
+        daemon.emitEvent("config", { status: "rejected", source: opts.configFile, revision: null, errors });
+        throw new ControlRequestError(409, `${opts.configFile} is invalid; the previous config keeps running: ${errorMessage(err)}`, { errors });
+      }
+      if (cfg.device.id !== daemon.config.device.id) {
+        throw new ControlRequestError(409, `${opts.configFile} now names device ${cfg.device.id}: a new device id needs a restart`);
+      }
+      const { sensors, outputs, mqtt, log } = cfg;
+      const changes = await daemon.applyConfig({ source: "bootstrap", document: { sensors, outputs, mqtt, log }, input: { log } });
+      daemon.emitEvent("config", { status: "applied", source: opts.configFile, revision: null, ...changes });
+      return { status: "applied", source: opts.configFile, ...changes };
+    },
+  };
+}
+
+export class Operations implements AsyncDisposable {
+  readonly metrics: Registry;
+  readonly supervisor: SystemdSupervisor;
+  http?: HttpEndpoint;
+  control?: ControlService;
+  private controlStarting?: Promise<void>;
+  private closed = false;
+
+  private constructor(
+    private readonly daemon: Daemon,
+    private readonly opts: OperationsOptions,
+    private readonly logger: Logger,
+  ) {
+    this.metrics = daemonMetrics(daemon);
+    this.supervisor = new SystemdSupervisor({
+      logger,
+      env: opts.env,
+      notifier: opts.notifier,
+      stallMs: opts.stallMs,
+      state: () => {
+        const p = daemon.publisher;
+        const s = p.stats;
+        return { healthy: p.healthy, leafConnected: p.leafConnected, queued: s.queued, inFlight: s.inFlight, published: s.published, sensors: daemon.sensors().length, hub: daemon.link.hub };
+      },
+    });
+  }
+
+  /**
+   * Starts the HTTP endpoint (if configured), arranges for the control service to start when
+   * the leaf connection comes up, and tells systemd READY=1. Never rejects for an operational
+   * problem (port in use, no systemd-notify): those are logged.
+   */
+  static async start(daemon: Daemon, opts: OperationsOptions, logger: Logger): Promise<Operations> {
+    const ops = new Operations(daemon, opts, logger);
+    const http = daemon.config.http;
+    if (http) {
+      ops.http = await startHttpEndpoint({ listen: http.listen, health: () => daemonHealth(daemon), metrics: ops.metrics, logger: logger.child({ part: "http" }) });
+    }
+    daemon.onConnected((nc) => {
+      if (ops.closed) return;
+      const handlers = controlHandlers(daemon, opts, logger.child({ part: "control" }));
+      ops.controlStarting = startControlService(nc, {
+        deviceId: daemon.config.device.id,
+        region: daemon.config.device.region,
+        version: packageVersion(),
+        startedAt: daemon.startedAt,
+        handlers,
+        logger: logger.child({ part: "control" }),
+      }).then(
+        (svc) => {
+          ops.control = svc;
+          if (ops.closed) void svc.stop();
+        },
+        (err: unknown) => logger.error({ err: errorMessage(err) }, "control service did not start: the device cannot be reached through `edge-gateway status`"),
+      );
+    });
+    await ops.supervisor.ready();
+    return ops;
+  }
+
+  /** First step of the shutdown: STOPPING=1 to systemd. */
+  async stopping(): Promise<void> {
+    await this.supervisor.stopping();
+  }
+
+  /** Stops the control service and the HTTP endpoint (before the NATS drain). Safe to call twice. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.supervisor.stopping();
+    await this.controlStarting;
+    await this.control?.stop();
+    await this.http?.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
