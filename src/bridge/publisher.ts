@@ -31,19 +31,8 @@ export interface PublisherOptions {
   logger: Logger;
 }
 
-/** The A2 message body. */
-export interface ReadingMessage {
-  device: string;
-  sensor: string;
-  type: string;
-  ts: number;
-  value?: number;
-  values?: Record<string, number>;
-  unit?: string;
-  units?: Record<string, string>;
-  seq: number;
-  quality: Reading["quality"];
-}
+/** The A2 message body: the driver's reading plus the device and its per-sensor seq. */
+export type ReadingMessage = Reading & { device: string; seq: number };
 
 export interface PublisherStats {
   /** Readings handed to `accept`. */
