@@ -14,6 +14,7 @@ import { waitFor } from "../helpers/wait.js";
 const onoff = await import("onoff");
 const accessible = onoff.Gpio.accessible;
 
+// On a real Pi with GPIO access the error path cannot happen: this suite is for machines without it (CI).
 describe.skipIf(accessible)("real onoff without GPIO access", () => {
   const drivers: Driver[] = [];
   afterEach(async () => {
