@@ -386,15 +386,26 @@ export const logSchema = z.strictObject({
   level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info").describe("Log level; JSON lines on stdout. Changes from the remote document apply live."),
 });
 
-function checkUniqueIds(list: readonly { id: string }[] | undefined, key: string, ctx: z.RefinementCtx): void {
-  const seen = new Map<string, number>();
-  (list ?? []).forEach((item, i) => {
-    const first = seen.get(item.id);
-    if (first !== undefined) {
-      ctx.addIssue({ code: "custom", path: [key, i, "id"], message: `duplicate id ${JSON.stringify(item.id)} (also ${key}[${first}]): ids must be unique` });
-    } else seen.set(item.id, i);
-  });
-}
+/**
+ * Ids in a list must be unique. Runs even when other entries have errors (`when`), so a
+ * document reports its duplicate ids together with every other problem.
+ */
+const uniqueIds = (key: string) =>
+  z.superRefine(
+    (list: unknown, ctx) => {
+      if (!Array.isArray(list)) return;
+      const seen = new Map<string, number>();
+      list.forEach((item: unknown, i) => {
+        const id = item && typeof item === "object" ? (item as { id?: unknown }).id : undefined;
+        if (typeof id !== "string") return;
+        const first = seen.get(id);
+        if (first !== undefined) {
+          ctx.addIssue({ code: "custom", path: [i, "id"], message: `duplicate id ${JSON.stringify(id)} (also ${key}[${first}]): ids must be unique` });
+        } else seen.set(id, i);
+      });
+    },
+    { when: () => true },
+  );
 
 /** Line settings of a serial sensor, as the port will be opened (non-Modbus drivers use 8N1). */
 function lineSettings(s: SensorConfig): Record<"baudRate" | "parity" | "dataBits" | "stopBits", string | number> | undefined {
@@ -433,17 +444,15 @@ function checkSharedSerialPorts(list: readonly SensorConfig[] | undefined, ctx: 
 }
 
 const remoteFields = {
-  sensors: z.array(sensorSchema).default([]),
-  outputs: z.array(outputSchema).default([]),
+  sensors: z.array(sensorSchema).check(uniqueIds("sensors")).default([]),
+  outputs: z.array(outputSchema).check(uniqueIds("outputs")).default([]),
   mqtt: mqttSchema.nullable().default(null),
   log: logSchema.prefault({}),
 };
 
 /** The remote config document (A6): KV `gateway-config`, key `devices.<deviceId>`. */
 export const remoteDocumentSchema = z.strictObject(remoteFields).superRefine((doc, ctx) => {
-  checkUniqueIds(doc.sensors, "sensors", ctx);
   checkSharedSerialPorts(doc.sensors, ctx);
-  checkUniqueIds(doc.outputs, "outputs", ctx);
 });
 
 /** The bootstrap file (A4), `/etc/edge-gateway/gateway.yaml`. */
@@ -494,9 +503,7 @@ export const bootstrapSchema = z
     ...remoteFields,
   })
   .superRefine((cfg, ctx) => {
-    checkUniqueIds(cfg.sensors, "sensors", ctx);
     checkSharedSerialPorts(cfg.sensors, ctx);
-    checkUniqueIds(cfg.outputs, "outputs", ctx);
   });
 
 export type BootstrapConfig = z.output<typeof bootstrapSchema>;

@@ -115,3 +115,21 @@ describe("edge-gateway check", () => {
     expect(run.stderr).toMatch(/device\.id: device id "a b" is not a valid subject token/);
   });
 });
+
+describe("config › every problem at once", () => {
+  it("reports duplicate ids together with the other errors of the document", () => {
+    const v = validateDocument({
+      sensors: [
+        { id: "a", type: "t", driver: "simulated" },
+        { id: "a", type: "t", driver: "simulated", interval: "soon" },
+      ],
+      outputs: [
+        { id: "relay", pin: 5 },
+        { id: "relay", pin: 99 },
+      ],
+    });
+    expect(v.ok).toBe(false);
+    if (v.ok) return;
+    expect(v.problems.map((p) => p.path)).toEqual(expect.arrayContaining(["sensors[1].interval", "sensors[1].id", "outputs[1].id", "outputs[1].pin"]));
+  });
+});
