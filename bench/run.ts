@@ -29,6 +29,7 @@ import type { Driver, DriverContext, Reading } from "../src/drivers/types.js";
 import { silentLogger } from "../src/logger.js";
 
 const quick = process.argv.includes("--quick");
+if (process.argv.includes("--no-stacks")) Error.stackTraceLimit = 0;
 const asJson = process.argv.includes("--json");
 const log = (s: string) => (asJson ? process.stderr : process.stdout).write(`${s}\n`);
 
@@ -126,6 +127,7 @@ async function daemonPipeline(url: string, n: number, sensors: number): Promise<
   const daemon = await Daemon.start({ config: cfg, logger: silentLogger(), registry: { simulated: burstDriver(per) } });
   await until(() => daemon.publisher.stats.published >= per * sensors, 300_000, "daemon pipeline to publish everything");
   const secs = (performance.now() - t0) / 1000;
+  if (process.argv.includes("--verbose")) log(`    publisher ${JSON.stringify(daemon.publisher.stats)}`);
   await daemon.stop();
   const nc = await connect({ servers: url });
   await (await jetstreamManager(nc)).streams.delete(cfg.buffer.stream);
@@ -228,6 +230,11 @@ async function edgeBench(n: number) {
 
 async function main(): Promise<void> {
   const n = quick ? 20_000 : 100_000;
+  if (process.argv.includes("--pipeline-only")) {
+    const js = await server("bench", renderServerConfig({ name: "bench" }));
+    log(`daemon pipeline ${Math.round(await daemonPipeline(js.url, n, 4))}/s`);
+    return;
+  }
   log(`edge-gateway bench (${quick ? "quick" : "full"}): node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
   const js = await server("bench", renderServerConfig({ name: "bench" }));
   const nc = await connect({ servers: js.url });
