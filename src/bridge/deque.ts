@@ -22,14 +22,4 @@ export class Deque<T> {
     }
     return item;
   }
-
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-
-  /** Puts an item back at the front. */
-  unshift(item: T): void {
-    if (this.head > 0) this.items[--this.head] = item;
-    else this.items.unshift(item);
-  }
 }

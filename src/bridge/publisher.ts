@@ -45,6 +45,8 @@ export interface PublisherStats {
   dropped: number;
   /** Publish attempts that failed and were retried. */
   retries: number;
+  /** Readings the stream refused outright (e.g. too large): not stored, not retried. */
+  rejected: number;
   /** Readings waiting (not in flight). */
   queued: number;
   inFlight: number;
@@ -101,7 +103,7 @@ export class Publisher implements AsyncDisposable {
   private failures = 0;
   private reconnected = false;
   private lastDropLog = 0;
-  private readonly counters = { accepted: 0, published: 0, duplicates: 0, dropped: 0, retries: 0 };
+  private readonly counters = { accepted: 0, published: 0, duplicates: 0, dropped: 0, retries: 0, rejected: 0 };
 
   constructor(opts: PublisherOptions) {
     this.opts = { ackTimeoutMs: 5000, ...opts };
@@ -129,14 +131,18 @@ export class Publisher implements AsyncDisposable {
     this.nc = nc;
     this.js = jetstream(nc, { timeout: this.opts.ackTimeoutMs });
     this.connected = !nc.isClosed();
-    void this.watchStatus(nc);
+    this.watchStatus(nc).catch((err: unknown) => this.opts.logger.error({ err: errorMessage(err) }, "connection status watcher failed"));
     this.loop ??= this.run();
     this.kick();
   }
 
   /** Queues a reading. Never throws, never blocks. */
   accept(reading: Reading): void {
-    if (this.closed) return;
+    if (this.closed) {
+      // Only after close() (shutdown): nothing can publish it any more; count it as dropped.
+      this.counters.dropped++;
+      return;
+    }
     this.counters.accepted++;
     this.queue.push({
       reading,
@@ -263,7 +269,6 @@ export class Publisher implements AsyncDisposable {
         try {
           await this.ensureStream();
           this.streamReady = true;
-          this.failures = 0;
         } catch (err) {
           this.failures++;
           if (this.failures === 1 || this.failures % 20 === 0) {
@@ -272,6 +277,12 @@ export class Publisher implements AsyncDisposable {
           await this.backoff();
           continue;
         }
+      }
+      // Readings whose publish just failed are retried after a backoff, not in a hot loop
+      // (a reconnect cuts the backoff short).
+      if (this.failures > 0 && this.retry.length > 0) {
+        await this.backoff();
+        if (this.closed || !this.connected || !this.streamReady) continue;
       }
       // Fill the pipeline without awaiting; only a sensor's first reading in this process
       // awaits (the lookup of its last stored seq).
@@ -282,7 +293,7 @@ export class Publisher implements AsyncDisposable {
           const sensor = entry.reading.sensor;
           if (!this.opts.seqs.isRecovered(sensor)) {
             try {
-              this.opts.seqs.recover(sensor, await this.lastStoredSeq(entry.subject));
+              this.opts.seqs.recover(sensor, await this.lastStoredSeq(sensor));
             } catch (err) {
               this.retry.push(entry);
               this.failures++;
@@ -328,11 +339,14 @@ export class Publisher implements AsyncDisposable {
     entry.body = encoder.encode(JSON.stringify(readingMessage(this.opts.deviceId, entry.reading, seq)));
   }
 
-  /** The seq of the last reading stored on `subject` in the leaf stream, if any. */
-  private async lastStoredSeq(subject: string): Promise<number | undefined> {
+  /**
+   * The seq of the sensor's last reading stored in the leaf stream, if any. The wildcard
+   * finds it also when the sensor's type (or the device's region) changed since.
+   */
+  private async lastStoredSeq(sensor: string): Promise<number | undefined> {
     const jsm = await this.manager();
     try {
-      const m = await jsm.streams.getMessage(this.opts.stream, { last_by_subj: subject });
+      const m = await jsm.streams.getMessage(this.opts.stream, { last_by_subj: `sensors.*.*.${sensor}` });
       if (!m) return undefined;
       const seq = (m.json() as { seq?: unknown }).seq;
       return typeof seq === "number" ? seq : undefined;
@@ -356,6 +370,14 @@ export class Publisher implements AsyncDisposable {
       },
       (err: unknown) => {
         this.inFlight--;
+        if (err instanceof JetStreamApiError && err.status !== 503) {
+          // The stream answered "no" (e.g. message too large): it did not store the reading,
+          // and retrying would get the same answer. Count it, say why, move on.
+          this.counters.rejected++;
+          this.opts.logger.error({ err: errorMessage(err), code: err.code, subject: entry.subject, msgId: entry.msgId }, "the leaf stream refused a reading; dropping it");
+          this.refill();
+          return;
+        }
         this.counters.retries++;
         this.retry.push(entry);
         this.failures++;
@@ -386,11 +408,18 @@ export class Publisher implements AsyncDisposable {
     try {
       const info = await jsm.streams.info(this.opts.stream);
       const c = info.config;
+      if (!(c.subjects ?? []).includes("sensors.>")) {
+        throw new GatewayError(
+          "EGW_STREAM",
+          `stream ${this.opts.stream} on the local leaf does not capture sensors.> (its subjects: ${JSON.stringify(c.subjects ?? [])}): delete it, or set buffer.stream to another name`,
+        );
+      }
       if (c.max_bytes !== want.max_bytes || c.max_age !== want.max_age || c.duplicate_window !== want.duplicate_window) {
         await jsm.streams.update(this.opts.stream, { ...c, ...want });
         this.opts.logger.info({ stream: this.opts.stream, ...want }, "updated leaf stream limits");
       }
     } catch (err) {
+      if (err instanceof GatewayError) throw err;
       if (!(err instanceof JetStreamApiError && err.status === 404)) {
         throw new GatewayError("EGW_STREAM", `cannot inspect stream ${this.opts.stream} on the local leaf: ${errorMessage(err)}`, { cause: err });
       }

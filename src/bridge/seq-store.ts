@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { GatewayError } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -7,11 +7,15 @@ import type { Logger } from "../logger.js";
  * Per-sensor sequence numbers that survive restarts (DESIGN A2), so a `Nats-Msg-Id`
  * (`<device>.<sensor>.<seq>`) is never reused.
  *
- * Two sources of truth are combined: the file `<state>/seq.json`, written at most once a
- * second and on close, and — because a SIGKILL can lose the last second of the file — the last
- * reading of each sensor stored in the leaf stream, looked up once per sensor before its first
- * publish (`recover`). The next seq is one above the larger of the two.
+ * Two sources of truth are combined: the last reading of each sensor stored in the leaf
+ * stream (any subject: `sensors.*.*.<sensor>`), looked up once per sensor before its first
+ * publish (`recover`), and the file `<state>/seq.json`, which covers readings the stream no
+ * longer holds (aged out, purged). The file is written every 5 s (an SD card wears out) and on
+ * close, with fsync + rename; what a crash loses of it the stream lookup makes up for.
+ * The next seq is one above the larger of the two.
  */
+const PERSIST_EVERY_MS = 5000;
+
 export class SeqStore {
   private readonly file: string;
   private readonly last = new Map<string, number>();
@@ -30,14 +34,15 @@ export class SeqStore {
   static async open(stateDir: string, logger: Logger): Promise<SeqStore> {
     const store = new SeqStore(join(stateDir, "seq.json"), logger);
     try {
-      const data = JSON.parse(await readFile(store.file, "utf8")) as Record<string, unknown>;
+      const data = JSON.parse(await readFile(store.file, "utf8")) as unknown;
+      if (!data || typeof data !== "object") throw new SyntaxError("not a JSON object");
       for (const [k, v] of Object.entries(data)) if (typeof v === "number" && Number.isInteger(v)) store.last.set(k, v);
     } catch (cause) {
       const code = (cause as NodeJS.ErrnoException).code;
       if (code !== "ENOENT") {
         if (cause instanceof SyntaxError) {
-          // A torn file (power loss mid-write cannot happen with rename, but a hand edit can):
-          // the stream lookup still protects against reuse, so carry on and say so.
+          // Not JSON (a hand edit, a broken SD card): the stream lookup still protects
+          // against reuse of what the stream holds, so carry on and say so.
           logger.warn({ file: store.file, err: cause.message }, "seq state file is not valid JSON; recovering sequence numbers from the leaf stream only");
         } else {
           throw new GatewayError("EGW_STATE", `cannot read ${store.file}: check that the state directory is readable by the daemon`, { cause });
@@ -47,7 +52,7 @@ export class SeqStore {
     await mkdir(dirname(store.file), { recursive: true }).catch((cause) => {
       throw new GatewayError("EGW_STATE", `cannot create state directory ${dirname(store.file)}: set \`state:\` to a writable directory`, { cause });
     });
-    store.timer = setInterval(() => void store.persist(), 1000);
+    store.timer = setInterval(() => void store.persist(), PERSIST_EVERY_MS);
     store.timer.unref();
     return store;
   }
@@ -86,8 +91,18 @@ export class SeqStore {
     const body = JSON.stringify(Object.fromEntries(this.last));
     const tmp = `${this.file}.tmp`;
     this.writing = this.writing
-      .then(() => writeFile(tmp, body))
-      .then(() => rename(tmp, this.file))
+      .then(async () => {
+        // fsync before the rename: after a power cut the file is the old or the new one,
+        // never empty.
+        const fh = await open(tmp, "w");
+        try {
+          await fh.writeFile(body);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        await rename(tmp, this.file);
+      })
       .catch((err: unknown) => {
         this.dirty = true;
         this.logger.error({ err, file: this.file }, "cannot persist sequence numbers");

@@ -99,6 +99,17 @@ export async function leafConnectionOptions(config: BootstrapConfig): Promise<Co
   return opts;
 }
 
+/** Resolves with `p`'s value, or false when `ms` passed first. */
+async function withDeadline(p: Promise<boolean>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export class Daemon implements AsyncDisposable {
   readonly config: BootstrapConfig;
   readonly publisher: Publisher;
@@ -121,6 +132,7 @@ export class Daemon implements AsyncDisposable {
   private connecting?: Promise<void>;
   private stopping?: Promise<void>;
   private readonly flushTimeoutMs: number;
+  private readonly driverStopTimeoutMs = 5000;
   private sensorsConfig: SensorConfig[] = [];
   readonly linkMonitor: LinkMonitor;
   /** GPIO outputs (`outputs:`), settable through `outputs.set(id, value)`. */
@@ -302,7 +314,12 @@ export class Daemon implements AsyncDisposable {
       if (!remote) return;
       for await (const rev of remote.follow(this.root.signal, after)) {
         if (this.root.signal.aborted) return;
-        await this.handleRevision(rev);
+        try {
+          await this.handleRevision(rev);
+        } catch (err) {
+          // One bad apply must not end config following: the next revision gets its chance.
+          this.logger.error({ err: errorMessage(err), revision: rev.revision }, "applying a remote config revision failed");
+        }
       }
     } catch (err) {
       this.logger.error({ err: errorMessage(err) }, "config follower stopped");
@@ -333,7 +350,10 @@ export class Daemon implements AsyncDisposable {
     }
     const applied: AppliedConfig =
       rev.status === "valid" ? { source: "mirror", revision: rev.revision, document: rev.document, input: rev.input } : { ...this.bootstrapConfig() };
-    const changes = await this.applyConfig(applied);
+    // A `reload` racing the follower could read revision N while N+1 is being applied: never
+    // go back to an older revision than the one running.
+    const changes = await this.applyConfig(applied, { ifNewerThanRunning: rev.revision });
+    if (!changes) return;
     try {
       if (cacheFile && rev.status === "valid") await writeConfigCache(cacheFile, rev.revision, rev.input);
       else if (cacheFile) await removeConfigCache(cacheFile);
@@ -349,8 +369,15 @@ export class Daemon implements AsyncDisposable {
    * Makes the daemon run `applied`: sensors as a difference, the log level without restarting
    * anything, then `onDocument`. Serialised: one config is applied at a time.
    */
-  applyConfig(applied: AppliedConfig): Promise<ConfigChanges> {
+  applyConfig(applied: AppliedConfig): Promise<ConfigChanges>;
+  applyConfig(applied: AppliedConfig, opts: { ifNewerThanRunning: number }): Promise<ConfigChanges | undefined>;
+  applyConfig(applied: AppliedConfig, opts?: { ifNewerThanRunning: number }): Promise<ConfigChanges | undefined> {
     const run = this.applying.then(async () => {
+      const running = this.applied.source === "mirror" ? this.applied.revision : undefined;
+      if (opts && running !== undefined && opts.ifNewerThanRunning < running) {
+        this.logger.info({ revision: opts.ifNewerThanRunning, running }, "skipping an older config revision");
+        return undefined;
+      }
       const changes: ConfigChanges = await this.applySensors(applied.document.sensors);
       changes.outputs = await this.applyOutputs(applied.document.outputs);
       changes.mqtt = await this.applyMqtt(applied.document.mqtt);
@@ -466,6 +493,7 @@ export class Daemon implements AsyncDisposable {
    * Returns the ids that changed.
    */
   async applySensors(sensors: SensorConfig[]): Promise<{ started: string[]; restarted: string[]; stopped: string[] }> {
+    if (this.root.signal.aborted) return { started: [], restarted: [], stopped: [] };
     const want = new Map(sensors.filter((s) => s.enabled).map((s) => [s.id, s]));
     const started: string[] = [];
     const restarted: string[] = [];
@@ -499,9 +527,8 @@ export class Daemon implements AsyncDisposable {
    */
   async applyOutputs(outputs: OutputConfig[]): Promise<boolean> {
     if (this.outputsConfig !== undefined && JSON.stringify(outputs) === JSON.stringify(this.outputsConfig)) return false;
+    if (this.root.signal.aborted) return false;
     await this.outputs?.close();
-    await this.mqtt?.close();
-    await this.mqttLoop;
     this.outputs = undefined;
     this.outputsConfig = outputs;
     if (outputs.length > 0) {
@@ -524,8 +551,10 @@ export class Daemon implements AsyncDisposable {
     await this.mqtt?.close();
     await this.mqttLoop;
     this.mqtt = undefined;
-    this.mqttConfig = mqtt;
-    if (!mqtt || this.root.signal.aborted) return true;
+    if (!mqtt || this.root.signal.aborted) {
+      this.mqttConfig = mqtt;
+      return true;
+    }
     const abort = new AbortController();
     const signal = AbortSignal.any([this.root.signal, abort.signal]);
     this.mqttAbort = abort;
@@ -535,6 +564,7 @@ export class Daemon implements AsyncDisposable {
       report: (h) => this.onHealth("mqtt", h),
     });
     this.mqtt = ingest;
+    this.mqttConfig = mqtt;
     // The ingest reconnects to the broker by itself; its iterable ends only on abort/close.
     this.mqttLoop = (async () => {
       try {
@@ -566,8 +596,18 @@ export class Daemon implements AsyncDisposable {
     this.root.abort();
     await this.connecting;
     await this.following;
-    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    // A config being applied finishes first (it sees the abort and starts nothing new).
+    await this.applying;
+    // A driver whose close hangs (a wedged USB adapter) must not hold the flush hostage.
+    const driversStopped = await withDeadline(
+      Promise.all([...this.runners.values()].map((r) => r.stop())).then(() => true),
+      this.driverStopTimeoutMs,
+    );
+    if (!driversStopped) this.logger.error({ timeoutMs: this.driverStopTimeoutMs }, "shutdown: some drivers did not stop in time; flushing anyway");
     await this.outputs?.close();
+    // Readings the MQTT ingest already took from the broker go out before the flush.
+    await this.mqtt?.close();
+    await this.mqttLoop;
     this.logger.info({ queued: this.publisher.stats.queued }, "stopping: flushing publisher");
     this.flushedCleanly = this.nc ? await this.publisher.flush(this.flushTimeoutMs) : this.publisher.stats.queued === 0;
     if (!this.flushedCleanly) {

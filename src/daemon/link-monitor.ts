@@ -43,8 +43,10 @@ export class LinkMonitor {
 
   /** Checks every interval until `signal` aborts. Resolves, never rejects. */
   async run(nc: NatsConnection, signal: AbortSignal): Promise<void> {
-    this.local = await jetstreamManager(nc, { timeout: 2000 }).catch(() => undefined);
-    this.hub = await jetstreamManager(nc, { domain: this.opts.hubDomain, timeout: 2000 }).catch(() => undefined);
+    // checkAPI false: a device that boots offline has no hub to check against yet; the
+    // managers must exist anyway so that later checks see the hub come up.
+    this.local = await jetstreamManager(nc, { timeout: 2000, checkAPI: false });
+    this.hub = await jetstreamManager(nc, { domain: this.opts.hubDomain, timeout: 2000, checkAPI: false });
     while (!signal.aborted) {
       await this.check().catch((err) => this.opts.logger.debug({ err: errorMessage(err) }, "link check failed"));
       if (!(await delay(this.opts.intervalMs ?? 5000, signal))) break;
@@ -82,6 +84,9 @@ export class LinkMonitor {
       } catch {
         next.hubLag = undefined;
       }
+    } else {
+      // While the hub is unreachable its lag is unknown, not what it was before.
+      next.hubLag = undefined;
     }
     const hub = hubUp ? "up" : "down";
     if (hub !== prev.hub) {

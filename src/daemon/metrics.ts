@@ -65,6 +65,7 @@ export function daemonMetrics(daemon: Daemon, opts: { processMetrics?: boolean }
   mirroredCounter(registry, "publisher_published_total", "Readings acknowledged by the leaf stream (PubAck).", [], () => one(pub().published));
   mirroredCounter(registry, "publisher_duplicates_total", "PubAcks saying the stream already had the reading (a retried publish).", [], () => one(pub().duplicates));
   mirroredCounter(registry, "publisher_dropped_total", "Oldest readings dropped because the publish queue was full.", [], () => one(pub().dropped));
+  mirroredCounter(registry, "publisher_rejected_total", "Readings the leaf stream refused outright (e.g. too large): not stored, not retried.", [], () => one(pub().rejected));
   mirroredCounter(registry, "publisher_retries_total", "Publish attempts that failed and were retried.", [], () => one(pub().retries));
   gauge(registry, "publisher_queue_depth", "Readings waiting to be published (not in flight).", [], () => one(pub().queued));
   gauge(registry, "publisher_in_flight", "Publishes awaiting their PubAck.", [], () => one(pub().inFlight));

@@ -85,6 +85,9 @@ export class SensorRunner {
 
   start(parent: AbortSignal): void {
     if (this.done) return;
+    // An already-aborted signal never fires "abort": a runner started during shutdown must
+    // not run on.
+    if (parent.aborted) this.abort.abort();
     const onAbort = () => this.abort.abort();
     parent.addEventListener("abort", onAbort, { once: true });
     this.done = this.loop().finally(() => parent.removeEventListener("abort", onAbort));
