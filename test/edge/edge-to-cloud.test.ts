@@ -118,6 +118,18 @@ describe("edge to cloud › daemon → leaf → hub", () => {
     await expectHubEqualsLeaf(env, daemon, 0, 90_000);
   });
 
+  it("a device that boots while the hub is down reports the uplink once the hub comes up", async () => {
+    const env = await setUp(["pi-1"]);
+    await env.hub.kill9();
+    const daemon = await daemonOn(env, 0, "pi-1");
+    await waitFor(() => daemon.link.hub === "down" && daemon.link.buffer.messages > 0, { what: "link down, readings buffered on the leaf" });
+    expect(daemon.link.hubLag).toBeUndefined();
+    await env.hub.restart();
+    await waitForLeafLink(env.leaves[0]!, 30_000);
+    await waitFor(() => daemon.link.hub === "up" && daemon.link.hubLag !== undefined, { what: "link up with the hub's lag", timeout: 30_000 });
+    await expectHubEqualsLeaf(env, daemon);
+  });
+
   it("two devices on one hub: each leaf stores only its own readings, the hub holds both", async () => {
     const env = await setUp(["pi-a", "pi-b"]);
     const a = await daemonOn(env, 0, "pi-a");
