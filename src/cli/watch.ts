@@ -67,6 +67,8 @@ export const watch: Command = {
       const stop = () => sub.unsubscribe();
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
+      // The server has the subscription once flush returns: only then say we are watching.
+      await nc.flush();
       io.err(`watching ${subject} on ${nc.getServer()} (Ctrl-C to stop)`);
       for await (const m of sub) io.out(values.json ? m.string() : formatReadingLine(m));
       process.off("SIGINT", stop);

@@ -1,25 +1,50 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { spawnCli, runCli } from "../helpers/cli.js";
 import { killAll, waitForOutput } from "../helpers/procs.js";
 
 afterAll(killAll);
 
+/** Pids of nats-server processes whose command line mentions `dir`. */
+function serversUsing(dir: string): number[] {
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmd.includes("nats-server") && cmd.includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 describe("edge-gateway demo", () => {
   it("runs hub + leaf + daemon, cuts the uplink, shows the hub catching up, and cleans up on Ctrl-C", async () => {
     const p = spawnCli(["demo", "--outage", "3s", "--interval", "200ms"]);
-    const dir = ((await waitForOutput(p, /working in (\S+)/)) as RegExpMatchArray)[1]!;
-    await waitForOutput(p, /sensors\.temperature\.eu-west\.kitchen-temp {2}\d+(\.\d+)? Cel/, 20_000);
-    await waitForOutput(p, "=== uplink CUT", 20_000);
-    const restored = (await waitForOutput(p, /uplink RESTORED: (\d+) readings were buffered/, 20_000)) as RegExpMatchArray;
-    expect(Number(restored[1])).toBeGreaterThan(10);
-    const caught = (await waitForOutput(p, /hub caught up: the (\d+) readings buffered during the outage arrived; hub stream (\d+) = leaf stream (\d+), none lost/, 60_000)) as RegExpMatchArray;
-    expect(caught[1]).toBe(restored[1]);
-    expect(caught[2]).toBe(caught[3]);
-    p.kill("SIGINT");
-    expect(await p.exited).toBe(0);
-    expect(p.stdout()).toContain("demo stopped, everything cleaned up");
-    expect(existsSync(dir)).toBe(false);
+    try {
+      const dir = ((await waitForOutput(p, /working in (\S+)/)) as RegExpMatchArray)[1]!;
+      await waitForOutput(p, /sensors\.temperature\.eu-west\.kitchen-temp {2}\d+(\.\d+)? Cel/, 20_000);
+      await waitForOutput(p, "=== uplink CUT", 20_000);
+      const restored = (await waitForOutput(p, /uplink RESTORED: (\d+) readings were buffered/, 20_000)) as RegExpMatchArray;
+      expect(Number(restored[1])).toBeGreaterThan(10);
+      const caught = (await waitForOutput(p, /hub caught up: the (\d+) readings buffered during the outage arrived; hub stream (\d+) = leaf stream (\d+), none lost/, 60_000)) as RegExpMatchArray;
+      expect(caught[1]).toBe(restored[1]);
+      expect(caught[2]).toBe(caught[3]);
+      expect(serversUsing(dir)).toHaveLength(2); // hub and leaf
+      p.kill("SIGINT");
+      expect(await p.exited).toBe(0);
+      expect(p.stdout()).toContain("demo stopped, everything cleaned up");
+      expect(existsSync(dir)).toBe(false);
+      expect(serversUsing(dir)).toEqual([]);
+    } finally {
+      // On a failure, Ctrl-C first so the demo stops its own nats-servers.
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        p.kill("SIGINT");
+        await Promise.race([p.exited, new Promise((r) => setTimeout(r, 15_000))]);
+      }
+    }
   });
 
   it("says how to install nats-server when it is missing, exit 2", async () => {

@@ -109,11 +109,12 @@ describe("CLI with edge-gateway.service's environment", () => {
       const nc = await server.connect();
       try {
         await waitFor(async () => (await streamCount(nc, "TELEMETRY")) >= 5, { what: "readings from the daemon under the unit's environment", timeout: 20_000 });
+        daemon.kill("SIGTERM");
+        expect(await daemon.exited, daemon.stdout() + daemon.stderr()).toBe(0);
       } finally {
         await nc.close();
+        daemon.kill("SIGKILL");
       }
-      daemon.kill("SIGTERM");
-      expect(await daemon.exited, daemon.stdout() + daemon.stderr()).toBe(0);
       // seq state went to STATE_DIRECTORY; the read-only config dir is untouched.
       expect(existsSync(join(stateDir, "seq.json"))).toBe(true);
       expect(await treeListing(configDir)).toEqual(before);

@@ -109,7 +109,10 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       const up = await waitFor(
         async () => (p.child.exitCode !== null || p.child.signalCode !== null ? "exited" : (await canConnect(port)) ? "up" : undefined),
         { timeout: 10_000, what: `mosquitto listening on 127.0.0.1:${port}`, interval: 50 },
-      );
+      ).catch(async (err: unknown) => {
+        await stopProc(p); // never leave a half-started broker behind
+        throw err;
+      });
       if (up === "up") return;
       logs += p.stderr();
       // A restart may briefly find the port still in TIME_WAIT use; retry a few times.

@@ -17,9 +17,15 @@ export interface Proc {
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
-// Last line of defence: a test runner exit never leaves children behind.
-process.once("exit", () => {
+// Last line of defence: a test worker that exits — normally, or ended by the runner with
+// SIGTERM, on which Node does not fire "exit" — never leaves children behind.
+const killLive = () => {
   for (const c of live) c.kill("SIGKILL");
+};
+process.once("exit", killLive);
+process.once("SIGTERM", () => {
+  killLive();
+  process.exit(143);
 });
 
 export function startProc(cmd: string, args: string[], opts: SpawnOptions = {}): Proc {
