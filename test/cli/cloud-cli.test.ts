@@ -101,6 +101,9 @@ describe("edge-gateway cloud", () => {
     const before = await jsm.streams.info("TELEMETRY");
     const init2 = await runCli(["cloud", "init", ...s, "--max-age", "30d"]);
     expect(init2.stdout).toMatch(/unchanged: stream TELEMETRY\nunchanged: KV bucket gateway-config/);
+    expect((await jsm.streams.info("TELEMETRY")).config).toEqual(before.config);
+    const kvBefore = await jsm.streams.info("KV_gateway-config");
+    expect(kvBefore.config).toMatchObject({ max_msgs_per_subject: 10, max_msg_size: 1024 * 1024 });
 
     expect((await runCli(["cloud", "add-device", "pi-1", ...s])).stdout).toMatch(/added: device pi-1/);
     const afterAdd = await jsm.streams.info("TELEMETRY");

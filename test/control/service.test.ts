@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
@@ -9,6 +10,8 @@ import { cleanupTempDirs, killAll } from "../helpers/procs.js";
 import { runCli } from "../helpers/cli.js";
 import { FakeGpio } from "../helpers/fake-gpio.js";
 import { waitFor } from "../helpers/wait.js";
+
+const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 import { startGateway } from "./helpers.js";
 
 let net: HubAndLeaves;
@@ -45,8 +48,8 @@ describe("control service › over the leaf link, from the hub", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines[0]).toMatch(/^DEVICE\s+REGION\s+VERSION\s+UPTIME$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 3))).toEqual([
-      ["pi-a", "eu-west", "0.1.0"],
-      ["pi-b", "eu-west", "0.1.0"],
+      ["pi-a", "eu-west", VERSION],
+      ["pi-b", "eu-west", VERSION],
     ]);
     expect(lines[1]).toMatch(/\d+s$/);
     const json = await runCli(["devices", "--server", net.hub.url, "--json"]);
@@ -65,7 +68,7 @@ describe("control service › over the leaf link, from the hub", () => {
     const s = await requestGateway<GatewayStatus>(hubNc, "pi-a", "status");
     expect(s.device).toBe("pi-a");
     expect(s.region).toBe("eu-west");
-    expect(s.version).toBe("0.1.0");
+    expect(s.version).toBe(VERSION);
     expect(s.uptimeMs).toBeGreaterThan(0);
     expect(s.configRevision).toBeNull();
     expect(s.link.hub).toBe("up");
@@ -137,11 +140,11 @@ describe("control service › over the leaf link, from the hub", () => {
   });
 
   it("status of an unknown device: a clear error and exit 2, not a timeout", async () => {
-    const t0 = Date.now();
     const r = await runCli(["status", "pi-nope", "--server", net.hub.url]);
     expect(r.code).toBe(2);
+    // "no responders" is answered at once: a clear message, never a request timeout.
     expect(r.stderr).toMatch(/device pi-nope is not connected/);
-    expect(Date.now() - t0).toBeLessThan(4000 + 5000);
+    expect(r.stderr).not.toMatch(/timeout|timed out/i);
     const unreachable = await runCli(["status", "pi-a", "--server", "nats://127.0.0.1:1"]);
     expect(unreachable.code).toBe(2);
     expect(unreachable.stderr).toMatch(/cannot reach nats:\/\/127\.0\.0\.1:1/);

@@ -197,10 +197,12 @@ describe("modbus-rtu › against jsmodbus slaves over a real pty", () => {
     expect(requests.get(7)).toBeLessThanOrEqual(ctx7.counters.errors + 1);
 
     // Unit 2 polls every 250 ms; waiting behind unit 7 may add at most its 600 ms timeout
-    // (plus unit 1's exchanges and scheduling slack), never 3 × 600 ms.
+    // (plus unit 1's exchanges and scheduling slack), never 3 × 600 ms: the bound sits just
+    // below what waiting on all three of unit 7's registers would cost, with room for a loaded
+    // machine.
     const ts = unit2.readings.map((r) => r.ts);
     const gaps = ts.slice(1).map((t, i) => t - ts[i]!);
-    expect(Math.max(...gaps)).toBeLessThan(250 + 600 + 500);
+    expect(Math.max(...gaps)).toBeLessThan(3 * 600);
   });
 
   it("skips a register answered with a Modbus exception or a bad CRC, counts both, and publishes the rest", async () => {
