@@ -3,18 +3,18 @@
  * A7). Talks to the hub's KV bucket directly; the device picks changes up through its mirror.
  */
 import { readFile } from "node:fs/promises";
-import { connect } from "@nats-io/transport-node";
-import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV } from "@nats-io/kv";
 import { CONFIG_BUCKET, deviceKey } from "../bridge/remote-config-bucket.js";
 import { parseYaml, validateDocument } from "../config/load.js";
 import { SUBJECT_TOKEN } from "../config/schema.js";
 import { ConfigError, GatewayError, errorMessage } from "../errors.js";
-import { EXIT, parse, reportError, required, UsageError, type Command, type Io } from "./command.js";
+import { EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
+import { connectServer, serverUrl } from "./connect.js";
 
-const usage = `Usage: edge-gateway config push ID FILE --server URL [options]
-       edge-gateway config get ID --server URL [--json]
-       edge-gateway config history ID --server URL [--json]
+const usage = `Usage: edge-gateway config push ID FILE [--server URL] [options]
+       edge-gateway config get ID [--server URL] [--revision N] [--json]
+       edge-gateway config history ID [--server URL] [--json]
 
 Remote configuration of device ID: its document lives in the hub's KV bucket under
 devices.ID; the device applies every new revision live (see docs/remote-config.md).
@@ -23,15 +23,18 @@ devices.ID; the device applies every new revision live (see docs/remote-config.m
             and nothing is written (exit 1). Otherwise writes it as JSON and prints the new
             revision.
   get       prints the current document (stdout) and its revision (stderr; with --json one
-            object {revision, created, document} on stdout).
+            object {revision, created, document} on stdout); --revision N prints an older one
+            kept in the history (to roll back: get it into a file, then push that file).
   history   lists the kept revisions: revision, time, operation, size.
 
 Options:
   --server URL            the hub's client URL, e.g. nats://hub.example.com:4222
+                          (default $NATS_URL, else nats://127.0.0.1:4222)
   --creds FILE            credentials file for the hub
   --bucket NAME           KV bucket (default ${CONFIG_BUCKET})
   --expect-revision N     push: fail (exit 1) unless the document is still at revision N
                           (0: unless the device has no document yet)
+  --revision N            get: that revision instead of the current one
   --json                  get/history: machine-readable output
 
 Exit codes: 0 ok, 1 invalid document / revision conflict / no such document,
@@ -42,25 +45,9 @@ const options = {
   creds: { type: "string" },
   bucket: { type: "string" },
   "expect-revision": { type: "string" },
+  revision: { type: "string" },
   json: { type: "boolean" },
 } as const;
-
-/** Connects to the hub; an unreachable server becomes EGW_NATS_CONNECT (exit 2). */
-export async function connectHub(server: string, creds?: string): Promise<NatsConnection> {
-  const opts: ConnectionOptions = { servers: server, reconnect: false, timeout: 5000, name: "edge-gateway cli" };
-  if (creds) {
-    try {
-      opts.authenticator = credsAuthenticator(await readFile(creds));
-    } catch (cause) {
-      throw new GatewayError("EGW_CONFIG_READ", `cannot read --creds ${creds}: check the path`, { cause });
-    }
-  }
-  try {
-    return await connect(opts);
-  } catch (cause) {
-    throw new GatewayError("EGW_NATS_CONNECT", `cannot reach the hub at ${server}: ${errorMessage(cause)} (check --server and that nats-server runs there)`, { cause });
-  }
-}
 
 /** Binds the hub bucket; a missing one is EGW_NATS_SERVER_MISSING (exit 2) with the fix. */
 async function openBucket(nc: NatsConnection, bucket: string, server: string): Promise<KV> {
@@ -87,10 +74,10 @@ function deviceId(id: string | undefined): string {
   return id;
 }
 
-function parseRevision(text: string | undefined): number | undefined {
+function parseRevision(text: string | undefined, flag = "--expect-revision"): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--expect-revision must be a revision number (0 or more), not ${JSON.stringify(text)}`);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a revision number (0 or more), not ${JSON.stringify(text)}`);
   return n;
 }
 
@@ -145,10 +132,10 @@ async function push(nc: NatsConnection, server: string, bucket: string, id: stri
   return EXIT.ok;
 }
 
-async function get(nc: NatsConnection, server: string, bucket: string, id: string, json: boolean, io: Io): Promise<number> {
+async function get(nc: NatsConnection, server: string, bucket: string, id: string, json: boolean, io: Io, revision?: number): Promise<number> {
   const kv = await openBucket(nc, bucket, server);
   const key = deviceKey(id);
-  const e = await kv.get(key);
+  const e = await kv.get(key, revision ? { revision } : undefined);
   if (!e || e.operation !== "PUT") {
     io.err(`error: device ${id} has no config document in bucket ${bucket}${e ? ` (deleted at revision ${e.revision})` : ""}: push one with \`edge-gateway config push ${id} FILE --server ${server}\``);
     return EXIT.invalid;
@@ -204,13 +191,13 @@ export const config: Command = {
       if ((sub !== "push" && file !== undefined) || extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(sub !== "push" ? file : extra[0])}`);
       if (sub !== "push" && values["expect-revision"] !== undefined) throw new UsageError("--expect-revision only applies to push");
       const expect = parseRevision(values["expect-revision"]);
-      const server = required(values.server, "--server");
+      const server = serverUrl(values.server);
       const bucket = values.bucket ?? CONFIG_BUCKET;
       // Validate before connecting: an invalid file never needs the hub.
       const doc = sub === "push" ? await readDocument(file!) : undefined;
-      nc = await connectHub(server, values.creds);
+      nc = await connectServer(server, values.creds);
       if (doc) return await push(nc, server, bucket, dev, file!, doc, expect, io);
-      if (sub === "get") return await get(nc, server, bucket, dev, !!values.json, io);
+      if (sub === "get") return await get(nc, server, bucket, dev, !!values.json, io, parseRevision(values.revision, "--revision"));
       return await history(nc, server, bucket, dev, !!values.json, io);
     } catch (err) {
       return reportError(err, io, err instanceof UsageError ? usage : undefined);

@@ -9,12 +9,17 @@ export const serverFlags = {
   creds: { type: "string" },
 } as const;
 
+/** The server a cloud-side command talks to: --server, else $NATS_URL, else the local default. */
+export function serverUrl(flag: string | undefined): string {
+  return flag ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+}
+
 /**
  * Connects a CLI command to `server`; unreachable → EGW_NATS_CONNECT (exit 2) saying what
  * was tried and what to check.
  */
 export async function connectServer(server: string | undefined, creds?: string): Promise<NatsConnection> {
-  const servers = server ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+  const servers = serverUrl(server);
   const opts: ConnectionOptions = { servers, name: "edge-gateway cli", timeout: 5000, maxReconnectAttempts: 3 };
   if (creds) {
     try {
