@@ -9,4 +9,8 @@ if (!existsSync(fileURLToPath(entry))) {
   process.exit(2);
 }
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// The command has finished: a handle a library left open (e.g. the socket of a failed connect
+// to a port that does not speak NATS) must not keep the process alive.
+setTimeout(() => process.exit(code), 500).unref();

@@ -1,8 +1,8 @@
-import { parseDuration, parseSize } from "../config/units.js";
+import { parseSize } from "../config/units.js";
 import { addDevice, ensureHubConfigBucket, ensureHubStream, HUB_DEFAULTS, listDevices, removeDevice, type Change } from "../cloud/hub.js";
 import { SUBJECT_TOKEN } from "../config/schema.js";
 import { connectServer, serverFlags } from "./connect.js";
-import { EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
 import { ingest } from "./ingest.js";
 
 const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL
@@ -63,8 +63,7 @@ export const cloud: Command = {
       const id = sub === "add-device" || sub === "remove-device" ? deviceId(positionals) : undefined;
       const maxBytes = values["max-bytes"] === undefined ? undefined : parseSize(values["max-bytes"]);
       if (values["max-bytes"] !== undefined && maxBytes === undefined) throw new UsageError(`--max-bytes ${values["max-bytes"]}: write a size like 10GiB`);
-      const maxAgeMs = values["max-age"] === undefined ? undefined : parseDuration(values["max-age"]);
-      if (values["max-age"] !== undefined && maxAgeMs === undefined) throw new UsageError(`--max-age ${values["max-age"]}: write a duration like 30d`);
+      const maxAgeMs = durationFlag("--max-age", values["max-age"], "30d");
       const replicas = values.replicas === undefined ? undefined : Number(values.replicas);
       if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5)) throw new UsageError("--replicas must be 1 to 5");
 

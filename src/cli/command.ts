@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { parseDuration } from "../config/units.js";
 import { ConfigError, GatewayError, errorMessage } from "../errors.js";
 
 /** Exit codes (DESIGN A7): 0 ok, 1 invalid input, 2 cannot reach what it needs. */
@@ -63,4 +64,15 @@ export function reportError(err: unknown, io: Io, usage?: string): number {
 export function required(value: string | boolean | undefined | (string | boolean)[], flag: string): string {
   if (typeof value !== "string" || value === "") throw new UsageError(`${flag} is required`);
   return value;
+}
+
+/**
+ * A duration flag (`--outage 10s`): undefined when absent. A unit is required on the command
+ * line — a bare `5` would silently mean 5 ms.
+ */
+export function durationFlag(flag: string, value: string | undefined, example = "10s"): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = /[a-z]\s*$/i.test(value) ? parseDuration(value) : undefined;
+  if (ms === undefined || ms <= 0) throw new UsageError(`${flag} ${value}: write a duration with its unit, like ${example} (ms, s, m, h, d)`);
+  return ms;
 }

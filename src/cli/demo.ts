@@ -13,13 +13,12 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../cloud/hub.js";
 import { renderLeafConfig } from "../config/leaf-config.js";
 import { validateBootstrap } from "../config/load.js";
-import { parseDuration } from "../config/units.js";
 import { Daemon } from "../daemon/daemon.js";
 import { NatsServerProcess, renderServerConfig } from "../demo/nats-server.js";
 import { TcpProxy } from "../demo/tcp-proxy.js";
 import { delay } from "../drivers/util.js";
 import { createLogger } from "../logger.js";
-import { EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { durationFlag, EXIT, parse, reportError, type Command } from "./command.js";
 import { formatReadingLine } from "./watch.js";
 
 const DEVICE = "demo-pi";
@@ -65,16 +64,10 @@ export const demo: Command = {
         io.out(usage);
         return EXIT.ok;
       }
-      const ms = (flag: string, v: string | undefined): number | undefined => {
-        if (v === undefined) return undefined;
-        const d = parseDuration(v);
-        if (d === undefined || d <= 0) throw new UsageError(`--${flag} ${v}: write a duration like 10s`);
-        return d;
-      };
-      const outageMs = ms("outage", values.outage);
-      const durationMs = ms("duration", values.duration);
+      const outageMs = durationFlag("--outage", values.outage);
+      const durationMs = durationFlag("--duration", values.duration);
       const interval = values.interval ?? "1s";
-      ms("interval", interval);
+      durationFlag("--interval", interval, "1s");
 
       const dir = await mkdtemp(join(tmpdir(), "edge-gateway-demo-"));
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
@@ -101,7 +94,7 @@ export const demo: Command = {
         sensors: [
           { id: "kitchen-temp", type: "temperature", driver: "simulated", interval, unit: "Cel", min: 19, max: 23, period: "2m" },
           { id: "kitchen-hum", type: "humidity", driver: "simulated", interval, unit: "%RH", waveform: "random-walk", min: 30, max: 60 },
-          { id: "boiler-power", type: "energy", driver: "simulated", interval, unit: "W", min: 0, max: 2400, period: "30s" },
+          { id: "boiler-power", type: "power", driver: "simulated", interval, unit: "W", min: 0, max: 2400, period: "30s" },
         ],
       });
       if (!v.ok) throw new Error(`demo config invalid: ${JSON.stringify(v.problems)}`);
@@ -131,11 +124,13 @@ export const demo: Command = {
 
       const stop = new AbortController();
       const onSignal = () => stop.abort();
-      process.once("SIGINT", onSignal);
-      process.once("SIGTERM", onSignal);
+      // Ctrl-C, kill, a closed terminal, or a closed pipe (`demo | head`): clean up the same way.
+      const onStdoutError = () => stop.abort();
+      for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.once(sig, onSignal);
+      process.stdout.on("error", onStdoutError);
       cleanup.push(async () => {
-        process.off("SIGINT", onSignal);
-        process.off("SIGTERM", onSignal);
+        for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(sig, onSignal);
+        process.stdout.off("error", onStdoutError);
       });
 
       let cutAt: Counts | undefined;
@@ -188,7 +183,8 @@ export const demo: Command = {
           if (Date.now() - lastStatus >= 5000) {
             lastStatus = Date.now();
             const l = daemon.link;
-            io.out(`--- uplink ${link.isUp ? l.hub : "cut"} | leaf stream ${c.leaf} | hub stream ${c.hub}${l.hubLag !== undefined && link.isUp ? ` | hub lag ${l.hubLag}` : ""} | queued ${daemon.publisher.stats.queued}`);
+            const uplink = !link.isUp ? "cut" : l.hub === "unknown" ? "checking" : l.hub;
+            io.out(`--- uplink ${uplink} | leaf stream ${c.leaf} | hub stream ${c.hub} (behind by ${Math.max(0, c.leaf - c.hub)}) | queued ${daemon.publisher.stats.queued}`);
           }
           if (waitingCatchUp && c.hub >= c.leaf && c.leaf > 0) {
             io.out(`\n=== hub caught up: the ${buffered} readings buffered during the outage arrived; hub stream ${c.hub} = leaf stream ${c.leaf}, none lost ===\n`);

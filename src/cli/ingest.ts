@@ -1,11 +1,10 @@
 import { createWriteStream, type WriteStream } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { parseDuration } from "../config/units.js";
 import { IngestWorker, LiveIngestWorker, type IngestCounts, type IngestHandler } from "../cloud/ingest.js";
 import { HUB_DEFAULTS } from "../cloud/hub.js";
 import { createLogger } from "../logger.js";
 import { connectServer, serverFlags } from "./connect.js";
-import { EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
+import { durationFlag, EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
 import { subjectProblem } from "./watch.js";
 
 const usage = `Usage: edge-gateway cloud ingest --server URL --queue NAME [options]
@@ -33,10 +32,7 @@ stderr on SIGUSR1 and on exit (SIGINT/SIGTERM).
 Common options: --server URL (default $NATS_URL or nats://127.0.0.1:4222), --creds FILE`;
 
 function duration(v: string | undefined, flag: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const ms = parseDuration(v);
-  if (ms === undefined || ms <= 0) throw new UsageError(`${flag} ${v}: write a duration like 30s or 500ms`);
-  return ms;
+  return durationFlag(flag, v, "30s") ?? dflt;
 }
 
 /** Writes one line and resolves once it was handed to the OS (so the ack follows the write). */

@@ -3,7 +3,7 @@ import type { Reading } from "../drivers/types.js";
 import { ControlServiceError, formatDuration, requestGateway } from "../cloud/control-client.js";
 import { SUBJECT_TOKEN } from "../config/schema.js";
 import { connectServer, serverFlags } from "./connect.js";
-import { EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
 
 const usage = `Usage: edge-gateway status ID --server URL [--json] [--timeout 5s]
 
@@ -93,7 +93,7 @@ export const status: Command = {
         return EXIT.ok;
       }
       const id = deviceArg(positionals[0]);
-      const timeout = values.timeout === undefined ? 5000 : parseTimeout(values.timeout);
+      const timeout = durationFlag("--timeout", values.timeout, "5s") ?? 5000;
       const nc = await connectServer(values.server, values.creds);
       try {
         const s = await requestGateway<GatewayStatus>(nc, id, "status", {}, timeout);
@@ -112,8 +112,3 @@ export const status: Command = {
   },
 };
 
-function parseTimeout(v: string): number {
-  const m = /^(\d+)(ms|s)?$/.exec(v);
-  if (!m) throw new UsageError(`--timeout ${v}: write a duration like 5s or 500ms`);
-  return Number(m[1]) * (m[2] === "ms" ? 1 : 1000);
-}

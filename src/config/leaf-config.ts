@@ -10,7 +10,7 @@ export interface LeafConfigOptions {
   hub: string;
   /** Client listener of the leaf (the daemon connects here). Default `127.0.0.1:4222`. */
   listen?: string;
-  /** JetStream store directory. Default `/var/lib/edge-gateway/jetstream`. */
+  /** JetStream store directory. Default `/var/lib/edge-gateway-nats/jetstream`: the state directory of systemd/edge-gateway-nats.service (the leaf runs as its own user). */
   storeDir?: string;
   /** Credentials file for the leaf link. */
   creds?: string;
@@ -22,7 +22,7 @@ export interface LeafConfigOptions {
 
 export const LEAF_DEFAULTS = {
   listen: "127.0.0.1:4222",
-  storeDir: "/var/lib/edge-gateway/jetstream",
+  storeDir: "/var/lib/edge-gateway-nats/jetstream",
   monitor: "127.0.0.1:8222",
 } as const;
 

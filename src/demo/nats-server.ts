@@ -36,6 +36,12 @@ export interface NatsServerSpec {
   render(ports: Ports, storeDir: string): string;
 }
 
+/** Children still running, killed if this process exits without stopping them. */
+const children = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+});
+
 export class NatsServerProcess {
   clientPort = -1;
   leafPort = -1;
@@ -82,7 +88,13 @@ export class NatsServerProcess {
     this.output = "";
     const child = spawn(this.binary, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
-    this.exit = new Promise((resolve) => child.once("exit", () => resolve()));
+    children.add(child);
+    this.exit = new Promise((resolve) =>
+      child.once("exit", () => {
+        children.delete(child);
+        resolve();
+      }),
+    );
     const onData = (d: Buffer) => (this.output += d.toString());
     child.stdout?.on("data", onData);
     child.stderr?.on("data", onData);

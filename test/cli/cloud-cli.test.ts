@@ -59,7 +59,7 @@ describe("edge-gateway leaf-config", () => {
     await writeFile(cfg, "device: { id: pi-7, region: eu-west }\n");
     const defaults = await runCli(["leaf-config", "--config", cfg, "--hub", "nats-leaf://hub:7422"]);
     expect(defaults.stdout).toMatch(/host: "127\.0\.0\.1"\nport: 4222/);
-    expect(defaults.stdout).toContain('store_dir: "/var/lib/edge-gateway/jetstream"');
+    expect(defaults.stdout).toContain('store_dir: "/var/lib/edge-gateway-nats/jetstream"');
     expect(defaults.stdout).toContain('http: "127.0.0.1:8222"');
 
     const hub = await startHub();
@@ -160,6 +160,24 @@ describe("edge-gateway watch", () => {
       const r = await runCli(["watch", bad, "--server", server.url]);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/invalid subject/);
+    }
+  });
+});
+
+describe("cloud-side commands against something that is not NATS", () => {
+  it("exit 2 with a clear error instead of hanging", async () => {
+    const { createServer } = await import("node:net");
+    const silent = createServer((socket) => socket.on("error", () => undefined)); // accepts, never speaks NATS
+    await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      for (const args of [["cloud", "init"], ["config", "get", "pi-1"], ["status", "pi-1"]]) {
+        const r = await runCli([...args, "--server", `nats://127.0.0.1:${port}`]);
+        expect(r.code, args.join(" ")).toBe(2);
+        expect(r.stderr).toMatch(/cannot reach|not connected|timeout/i);
+      }
+    } finally {
+      silent.close();
     }
   });
 });
