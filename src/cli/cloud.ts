@@ -36,7 +36,7 @@ function deviceId(positionals: string[]): string {
 }
 
 export const cloud: Command = {
-  summary: "set up the hub: stream, config bucket, devices",
+  summary: "hub side: init | add-device ID | remove-device ID | devices | ingest",
   usage,
   async run(argv, io) {
     if (argv[0] === "ingest") return ingest.run(argv.slice(1), io);

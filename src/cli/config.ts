@@ -174,7 +174,7 @@ async function history(nc: NatsConnection, server: string, bucket: string, id: s
 }
 
 export const config: Command = {
-  summary: "push, get or list the remote config document of a device (hub KV)",
+  summary: "a device's remote config in the hub KV: push ID FILE | get ID | history ID",
   usage,
   async run(argv, io) {
     let nc: NatsConnection | undefined;

@@ -49,9 +49,13 @@ function help(): string {
 /** Runs the CLI; resolves with the exit code. */
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === "--help" || name === "-h" || name === "help") {
+  if (!name) {
+    io.err(help());
+    return EXIT.invalid;
+  }
+  if (name === "--help" || name === "-h" || name === "help") {
     io.out(help());
-    return name ? EXIT.ok : EXIT.invalid;
+    return EXIT.ok;
   }
   if (name === "--version" || name === "-v") {
     io.out(version());

@@ -23,16 +23,28 @@ function problemsOf(error: z.ZodError): ConfigProblem[] {
     if (issue.code === "unrecognized_keys") {
       message = `unknown key${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}: remove or correct ${issue.keys.length > 1 ? "them" : "it"} (see docs/configuration.md)`;
     } else if (issue.code === "invalid_type" && /received undefined/.test(issue.message)) {
-      message = `required: ${issue.message.replace(/^Invalid input: /, "")}`;
+      const key = issue.path[issue.path.length - 1];
+      message = `required: add \`${String(key)}\` (${issue.message.replace(/^Invalid input: /, "")}; see docs/configuration.md)`;
+    } else if (issue.code === "invalid_union" && issue.message === "Invalid input" && issue.errors.length > 0) {
+      // `false | {…}` unions (http, remoteConfig): report what is wrong inside the object
+      // branch, which is what the user meant to write, instead of a bare "Invalid input".
+      const branch = issue.errors.find((errs) => errs.some((e) => e.path.length > 0)) ?? issue.errors[issue.errors.length - 1]!;
+      for (const inner of branch) {
+        pushProblem({ path: formatPath([...issue.path, ...inner.path]), message: inner.message });
+      }
+      continue;
     }
-    const p = { path: formatPath(issue.path), message };
+    pushProblem({ path: formatPath(issue.path), message });
+  }
+  return problems;
+
+  function pushProblem(p: ConfigProblem): void {
     const key = `${p.path}\0${p.message}`;
     if (!seen.has(key)) {
       seen.add(key);
       problems.push(p);
     }
   }
-  return problems;
 }
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; problems: ConfigProblem[] };
@@ -66,7 +78,7 @@ export function parseYaml(text: string): Validation<unknown> {
       ok: false,
       problems: doc.errors.map((e) => ({
         path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
-        message: `YAML syntax error: ${e.message.split("\n")[0]}`,
+        message: `YAML syntax error: ${e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`,
       })),
     };
   }
@@ -78,7 +90,14 @@ async function readText(file: string): Promise<string> {
     return await readFile(file, "utf8");
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
-    const hint = code === "ENOENT" ? "the file does not exist; pass --config with the right path" : code === "EACCES" ? "permission denied; run as a user that can read it" : String(cause);
+    const hint =
+      code === "ENOENT"
+        ? "the file does not exist; pass --config with the right path"
+        : code === "EACCES"
+          ? "permission denied; run as a user that can read it"
+          : code === "EISDIR"
+            ? "it is a directory; give the file, e.g. /etc/edge-gateway/gateway.yaml"
+            : String(cause);
     throw new GatewayError("EGW_CONFIG_READ", `cannot read ${file}: ${hint}`, { cause });
   }
 }

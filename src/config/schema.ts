@@ -130,13 +130,13 @@ export const nmeaSensor = z.strictObject({
 });
 
 export const modbusRegister = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_]+$/, { error: "register name: letters, digits and '_' only" }),
-  address: z.number().int().min(0).max(65535),
-  table: z.enum(["holding", "input"]).default("holding"),
-  dataType: z.enum(["uint16", "int16", "uint32", "int32", "float32"]).default("uint16"),
-  wordOrder: z.enum(["be", "le"]).default("be"),
-  scale: z.number().default(1),
-  unit: z.string().min(1).optional(),
+  name: z.string().regex(/^[A-Za-z0-9_]+$/, { error: "register name: letters, digits and '_' only" }).describe("Value name in `values` (or the single `value`)."),
+  address: z.number().int().min(0, { error: "register address: 0–65535" }).max(65535, { error: "register address: 0–65535" }).describe("Zero-based register address (protocol address, not the 4xxxx/3xxxx number)."),
+  table: z.enum(["holding", "input"]).default("holding").describe("Holding registers (function 3) or input registers (function 4)."),
+  dataType: z.enum(["uint16", "int16", "uint32", "int32", "float32"]).default("uint16").describe("32-bit types read two registers."),
+  wordOrder: z.enum(["be", "le"]).default("be").describe("32-bit types: `be` = high word first, `le` = low word first."),
+  scale: z.number().default(1).describe("The raw value is multiplied by this."),
+  unit: z.string().min(1).optional().describe("SenML unit of this register's value."),
 });
 
 export const modbusRtuSensor = z.strictObject({
@@ -151,7 +151,12 @@ export const modbusRtuSensor = z.strictObject({
   registers: z.array(modbusRegister).min(1, { error: "list at least one register" }),
 });
 
-const gpioPin = z.number().int().min(0).max(63).describe("BCM GPIO number, as printed on the pinout.");
+const gpioPin = z
+  .number({ error: "pin must be a BCM GPIO number (0–63), as printed on the pinout" })
+  .int({ error: "pin must be a whole BCM GPIO number (0–63)" })
+  .min(0, { error: "BCM GPIO numbers go from 0 to 63 (the number printed on the pinout, not the header pin)" })
+  .max(63, { error: "BCM GPIO numbers go from 0 to 63 (the number printed on the pinout, not the header pin)" })
+  .describe("BCM GPIO number, as printed on the pinout.");
 const gpioEdge = z
   .enum(["both", "rising", "falling"])
   .describe("Which settled changes count, in logical terms (after `activeLow`): `rising` = becomes 1 (active), `falling` = becomes 0.");
@@ -243,10 +248,10 @@ export const sensorSchema = z
   });
 
 export const outputSchema = z.strictObject({
-  id: token("output id"),
+  id: token("output id").describe("Output id, used by the control service's `output` endpoint."),
   pin: gpioPin,
   initial: z
-    .union([z.boolean(), z.literal(0), z.literal(1)])
+    .union([z.boolean(), z.literal(0), z.literal(1)], { error: "initial must be true or false (or 1 / 0)" })
     .default(false)
     .transform((v) => v === true || v === 1)
     .describe("Logical value set when the gateway starts (true/1 = active)."),
@@ -370,8 +375,8 @@ export const mqttSchema = z.strictObject({
     })
     .describe("Broker URL, e.g. mqtt://127.0.0.1:1883."),
   clientId: z.string().min(1).optional().describe("Defaults to `edge-gateway-<deviceId>`; keep it stable for the persistent session."),
-  username: z.string().optional(),
-  password: z.string().optional(),
+  username: z.string().optional().describe("Broker user name, if it requires one."),
+  password: z.string().optional().describe("Password for `username`."),
   protocolVersion: z
     .union([z.literal(4), z.literal(5)])
     .default(5)
@@ -464,7 +469,11 @@ export const bootstrapSchema = z
     }),
     nats: z
       .strictObject({
-        servers: z.array(z.string().min(1)).min(1).default(["nats://127.0.0.1:4222"]).describe("The local leaf nats-server."),
+        servers: z
+          .array(z.string().min(1))
+          .min(1, { error: "list at least one server: the local leaf, e.g. nats://127.0.0.1:4222" })
+          .default(["nats://127.0.0.1:4222"])
+          .describe("The local leaf nats-server."),
         credentials: z.string().optional().describe("Creds file for the local connection, if the leaf requires one."),
         user: z.string().optional().describe("User name for the local leaf, if it requires one."),
         password: z.string().optional().describe("Password for `user`."),
@@ -496,7 +505,9 @@ export const bootstrapSchema = z
       .union([
         z.literal(false),
         z.strictObject({
-          listen: z.string().regex(/^[^:]*:\d+$/, { error: "listen must be HOST:PORT" }).default("127.0.0.1:9464").describe("Loopback address of /healthz and /metrics."),
+          listen: z
+            .string({ error: "listen must be HOST:PORT in quotes, e.g. \"127.0.0.1:9464\"" })
+            .regex(/^[^:]*:\d+$/, { error: "listen must be HOST:PORT, e.g. 127.0.0.1:9464" }).default("127.0.0.1:9464").describe("Address of /healthz and /metrics; keep it on loopback."),
         }),
       ])
       .prefault({}),

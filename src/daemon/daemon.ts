@@ -210,7 +210,7 @@ export class Daemon implements AsyncDisposable {
       const handled = await d.bootRemote(d.cacheFile!);
       d.following = d.followRemote(handled);
     }
-    d.operations = await Operations.start(d, opts.operations ?? {}, opts.logger.child({ part: "ops" }));
+    d.operations = await Operations.start(d, opts.operations ?? {}, opts.logger);
     d.logger.info(
       { device: d.config.device.id, region: d.config.device.region, sensors: d.runners.size, config: d.applied.source, revision: d.applied.revision },
       "edge-gateway started",

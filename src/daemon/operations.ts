@@ -124,7 +124,7 @@ export class Operations implements AsyncDisposable {
   ) {
     this.metrics = daemonMetrics(daemon);
     this.supervisor = new SystemdSupervisor({
-      logger,
+      logger: logger.child({ part: "ops.systemd" }),
       env: opts.env,
       notifier: opts.notifier,
       stallMs: opts.stallMs,
@@ -141,22 +141,24 @@ export class Operations implements AsyncDisposable {
    * the leaf connection comes up, and tells systemd READY=1. Never rejects for an operational
    * problem (port in use, no systemd-notify): those are logged.
    */
-  static async start(daemon: Daemon, opts: OperationsOptions, logger: Logger): Promise<Operations> {
+  static async start(daemon: Daemon, opts: OperationsOptions, rootLogger: Logger): Promise<Operations> {
+    // Children of the root logger, each with one `part` (a child of a child would repeat the key).
+    const logger = rootLogger.child({ part: "ops" });
     const ops = new Operations(daemon, opts, logger);
     const http = daemon.config.http;
     if (http) {
-      ops.http = await startHttpEndpoint({ listen: http.listen, health: () => daemonHealth(daemon), metrics: ops.metrics, logger: logger.child({ part: "http" }) });
+      ops.http = await startHttpEndpoint({ listen: http.listen, health: () => daemonHealth(daemon), metrics: ops.metrics, logger: rootLogger.child({ part: "ops.http" }) });
     }
     daemon.onConnected((nc) => {
       if (ops.closed) return;
-      const handlers = controlHandlers(daemon, opts, logger.child({ part: "control" }));
+      const handlers = controlHandlers(daemon, opts, rootLogger.child({ part: "ops.control" }));
       ops.controlStarting = startControlService(nc, {
         deviceId: daemon.config.device.id,
         region: daemon.config.device.region,
         version: packageVersion(),
         startedAt: daemon.startedAt,
         handlers,
-        logger: logger.child({ part: "control" }),
+        logger: rootLogger.child({ part: "ops.control" }),
       }).then(
         (svc) => {
           ops.control = svc;
