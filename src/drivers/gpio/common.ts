@@ -183,3 +183,43 @@ export function aborted(signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", () => resolve(), { once: true });
   });
 }
+
+/**
+ * The `start`/`close` pair shared by the input-pin drivers (gpio-input, gpio-counter): `start`
+ * runs `prepare` (e.g. loading persisted state), then the pin loop with `session`, and yields
+ * what the session pushes into its channel until `signal` aborts or `close()` is called.
+ * `close()` is safe to call twice and resolves once the pin is released.
+ */
+export function inputPinLifecycle(o: {
+  ctx: DriverContext;
+  sensorId: string;
+  pin: number;
+  prepare?: () => Promise<void>;
+  session: (channel: ReadingChannel, stop: AbortSignal) => (pin: GpioPin) => Promise<void>;
+}): { start(signal: AbortSignal): AsyncGenerator<Reading>; close(): Promise<void> } {
+  let closed = new AbortController();
+  let running: Promise<void> | undefined;
+  return {
+    async *start(signal: AbortSignal) {
+      if (closed.signal.aborted) closed = new AbortController();
+      const local = new AbortController();
+      const stop = AbortSignal.any([signal, closed.signal, local.signal]);
+      const channel = new ReadingChannel(o.ctx);
+      const loop = (async () => {
+        await o.prepare?.();
+        await runPinLoop({ ctx: o.ctx, sensorId: o.sensorId, pin: o.pin, direction: "in", edge: "both", signal: stop, session: o.session(channel, stop) });
+      })();
+      running = loop;
+      try {
+        yield* channel.iterate(stop);
+      } finally {
+        local.abort();
+        await loop;
+      }
+    },
+    async close() {
+      closed.abort();
+      await running;
+    },
+  };
+}

@@ -4,7 +4,7 @@ import type { SensorOf } from "../../config/schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { countRejected, ticker } from "../util.js";
-import { Debouncer, ReadingChannel, edgeMatches, logical, runPinLoop } from "./common.js";
+import { Debouncer, ReadingChannel, edgeMatches, inputPinLifecycle, logical } from "./common.js";
 import { readJsonFile, writeFileAtomic } from "./state.js";
 import type { GpioPin } from "./types.js";
 
@@ -48,8 +48,6 @@ export function createGpioCounter(config: SensorOf<"gpio-counter">, ctx: DriverC
   const file = counterStatePath(ctx.stateDir, config.id);
   const unit = config.unit ?? "count";
   const units = { count: unit, rate: config.unit ? `${config.unit}/s` : "1/s" };
-  let closed = new AbortController();
-  let running: Promise<void> | undefined;
   let state: CounterState | undefined;
   let saved = true;
   let saving: Promise<void> = Promise.resolve();
@@ -157,43 +155,24 @@ export function createGpioCounter(config: SensorOf<"gpio-counter">, ctx: DriverC
     }
   };
 
-  const close = async () => {
-    closed.abort();
-    await running;
-  };
+  const lifecycle = inputPinLifecycle({
+    ctx,
+    sensorId: config.id,
+    pin: config.pin,
+    prepare: async () => {
+      state ??= await load();
+    },
+    session,
+  });
 
   return {
-    async *start(signal: AbortSignal) {
-      if (closed.signal.aborted) closed = new AbortController();
-      const local = new AbortController();
-      const stop = AbortSignal.any([signal, closed.signal, local.signal]);
-      const channel = new ReadingChannel(ctx);
-      const loop = (async () => {
-        state ??= await load();
-        await runPinLoop({
-          ctx,
-          sensorId: config.id,
-          pin: config.pin,
-          direction: "in",
-          edge: "both",
-          signal: stop,
-          session: session(channel, stop),
-        });
-      })();
-      running = loop;
-      try {
-        yield* channel.iterate(stop);
-      } finally {
-        local.abort();
-        await loop;
-      }
-    },
+    start: lifecycle.start,
     /** Current total and the rate since the last published reading; does not start a new interval. */
     async poll() {
       if (!state || !isOpen) throw new GatewayError("EGW_GPIO", `sensor ${config.id}: GPIO ${config.pin} is not open (see the driver error)`);
       return [reading(state, now())];
     },
-    close,
-    [Symbol.asyncDispose]: close,
+    close: lifecycle.close,
+    [Symbol.asyncDispose]: lifecycle.close,
   };
 }

@@ -2,7 +2,7 @@ import type { SensorOf } from "../../config/schema.js";
 import { GatewayError } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { countRejected } from "../util.js";
-import { Debouncer, ReadingChannel, aborted, edgeMatches, logical, runPinLoop } from "./common.js";
+import { Debouncer, ReadingChannel, aborted, edgeMatches, inputPinLifecycle, logical } from "./common.js";
 import type { GpioLevel, GpioPin } from "./types.js";
 
 /**
@@ -21,8 +21,6 @@ import type { GpioLevel, GpioPin } from "./types.js";
  */
 export function createGpioInput(config: SensorOf<"gpio-input">, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
-  let closed = new AbortController();
-  let running: Promise<void> | undefined;
   let open: GpioPin | undefined;
 
   const reading = (value: GpioLevel, ts: number): Reading => ({
@@ -67,41 +65,22 @@ export function createGpioInput(config: SensorOf<"gpio-input">, ctx: DriverConte
     }
   };
 
-  const close = async () => {
-    closed.abort();
-    await running;
-  };
+  const lifecycle = inputPinLifecycle({
+    ctx,
+    sensorId: config.id,
+    pin: config.pin,
+    session,
+  });
 
   return {
-    async *start(signal: AbortSignal) {
-      if (closed.signal.aborted) closed = new AbortController();
-      const local = new AbortController();
-      const stop = AbortSignal.any([signal, closed.signal, local.signal]);
-      const channel = new ReadingChannel(ctx);
-      const loop = runPinLoop({
-        ctx,
-        sensorId: config.id,
-        pin: config.pin,
-        direction: "in",
-        edge: "both",
-        signal: stop,
-        session: session(channel, stop),
-      });
-      running = loop;
-      try {
-        yield* channel.iterate(stop);
-      } finally {
-        local.abort();
-        await loop;
-      }
-    },
+    start: lifecycle.start,
     async poll() {
       const pin = open;
       if (!pin) throw new GatewayError("EGW_GPIO", `sensor ${config.id}: GPIO ${config.pin} is not open (see the driver error)`);
       ctx.counters.read++;
       return [reading(logical(await pin.read(), config.activeLow), now())];
     },
-    close,
-    [Symbol.asyncDispose]: close,
+    close: lifecycle.close,
+    [Symbol.asyncDispose]: lifecycle.close,
   };
 }
