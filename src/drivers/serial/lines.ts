@@ -158,6 +158,18 @@ function dotPath(doc: unknown, path: string): unknown {
 }
 
 /**
+ * The complete lines in `chunk`: each line read is counted, an overlong one is dropped and
+ * counted as `too-long`.
+ */
+export function* completeLines(splitter: LineSplitter, chunk: Buffer, ctx: DriverContext, rejects: RejectLog): Generator<string> {
+  for (const ev of splitter.push(chunk)) {
+    ctx.counters.read++;
+    if ("tooLong" in ev) rejects.reject("too-long");
+    else yield ev.line;
+  }
+}
+
+/**
  * `serial-lines`: one reading per valid line, as it arrives (`interval` is not used). Lines that
  * do not parse are counted as `parse`, overlong ones as `too-long`; neither is published.
  */
@@ -169,15 +181,10 @@ export function createSerialLines(config: SensorOf<"serial-lines">, ctx: DriverC
     const splitter = new LineSplitter(config.maxLineLength);
     return {
       onData(chunk) {
-        for (const ev of splitter.push(chunk)) {
-          ctx.counters.read++;
-          if ("tooLong" in ev) {
-            rejects.reject("too-long");
-            continue;
-          }
-          const parsed = parse(ev.line);
+        for (const line of completeLines(splitter, chunk, ctx, rejects)) {
+          const parsed = parse(line);
           if (!parsed) {
-            rejects.reject("parse", ev.line);
+            rejects.reject("parse", line);
             continue;
           }
           const reading: Reading = { sensor: config.id, type: config.type, ts: now(), ...parsed, quality: "good" };

@@ -2,7 +2,7 @@ import type { SensorOf } from "../../config/schema.js";
 import type { Driver, DriverContext } from "../types.js";
 import { ticker } from "../util.js";
 import { RejectLog, serialDriver } from "./common.js";
-import { LineSplitter } from "./lines.js";
+import { completeLines, LineSplitter } from "./lines.js";
 
 /** A GGA or RMC sentence as far as a position is concerned; other valid sentences are `other`. */
 export type NmeaSentence =
@@ -158,18 +158,13 @@ export function createNmea(config: SensorOf<"nmea">, ctx: DriverContext): Driver
     const fix = new NmeaFix();
     return {
       onData(chunk) {
-        for (const ev of splitter.push(chunk)) {
-          ctx.counters.read++;
-          if ("tooLong" in ev) {
-            rejects.reject("too-long");
-            continue;
-          }
-          const result = parseNmea(ev.line);
+        for (const line of completeLines(splitter, chunk, ctx, rejects)) {
+          const result = parseNmea(line);
           if ("rejected" in result) {
-            rejects.reject(result.rejected, ev.line);
+            rejects.reject(result.rejected, line);
             continue;
           }
-          if (fix.apply(result.sentence, now()) === "no-fix") rejects.reject("no-fix", ev.line);
+          if (fix.apply(result.sentence, now()) === "no-fix") rejects.reject("no-fix", line);
         }
       },
       onLost() {
