@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+# `npm ci` builds onoff's native `epoll` module with node-gyp: it needs a C++ toolchain.
+if [ ! -d node_modules ]; then
+  command -v g++ >/dev/null 2>&1 || need+=(g++)
+  command -v make >/dev/null 2>&1 || need+=(make)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+fi
 if [ "${1:-}" != "--demo" ]; then
   command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
   command -v socat >/dev/null 2>&1 || need+=(socat)
