@@ -1,8 +1,7 @@
 import { parseSize } from "../config/units.js";
 import { addDevice, ensureHubConfigBucket, ensureHubStream, HUB_DEFAULTS, listDevices, removeDevice, type Change } from "../cloud/hub.js";
-import { SUBJECT_TOKEN } from "../config/schema.js";
 import { connectServer, serverFlags } from "./connect.js";
-import { durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { deviceIdArg, durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
 import { ingest } from "./ingest.js";
 
 const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL
@@ -26,13 +25,6 @@ Common options: --server URL (default $NATS_URL or nats://127.0.0.1:4222), --cre
 
 function printChange(out: (t: string) => void, c: Change): void {
   out(`${c.result}: ${c.detail}`);
-}
-
-function deviceId(positionals: string[]): string {
-  const id = positionals[1];
-  if (!id) throw new UsageError("give the device id");
-  if (!SUBJECT_TOKEN.test(id)) throw new UsageError(`device id ${JSON.stringify(id)} is not a valid subject token: letters, digits, '-' and '_' only`);
-  return id;
 }
 
 export const cloud: Command = {
@@ -60,7 +52,7 @@ export const cloud: Command = {
         return values.help ? EXIT.ok : EXIT.invalid;
       }
       if (!["init", "add-device", "remove-device", "devices"].includes(sub)) throw new UsageError(`unknown subcommand cloud ${sub}`);
-      const id = sub === "add-device" || sub === "remove-device" ? deviceId(positionals) : undefined;
+      const id = sub === "add-device" || sub === "remove-device" ? deviceIdArg(positionals[1], `edge-gateway cloud ${sub} pi-0042`) : undefined;
       const maxBytes = values["max-bytes"] === undefined ? undefined : parseSize(values["max-bytes"]);
       if (values["max-bytes"] !== undefined && maxBytes === undefined) throw new UsageError(`--max-bytes ${values["max-bytes"]}: write a size like 10GiB`);
       const maxAgeMs = durationFlag("--max-age", values["max-age"], "30d");

@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
+import { SUBJECT_TOKEN } from "../config/schema.js";
 import { parseDuration } from "../config/units.js";
 import { ConfigError, GatewayError, errorMessage } from "../errors.js";
 
@@ -75,4 +76,11 @@ export function durationFlag(flag: string, value: string | undefined, example = 
   const ms = /[a-z]\s*$/i.test(value) ? parseDuration(value) : undefined;
   if (ms === undefined || ms <= 0) throw new UsageError(`${flag} ${value}: write a duration with its unit, like ${example} (ms, s, m, h, d)`);
   return ms;
+}
+
+/** A device id argument: present, and a valid subject token (it becomes `gateway.<id>.…`). */
+export function deviceIdArg(id: string | undefined, example: string): string {
+  if (!id) throw new UsageError(`give the device id, e.g. \`${example}\``);
+  if (!SUBJECT_TOKEN.test(id)) throw new UsageError(`device id ${JSON.stringify(id)} is not a valid subject token: use only letters, digits, '-' and '_'`);
+  return id;
 }

@@ -7,9 +7,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV } from "@nats-io/kv";
 import { CONFIG_BUCKET, deviceKey } from "../bridge/remote-config-bucket.js";
 import { parseYaml, validateDocument } from "../config/load.js";
-import { SUBJECT_TOKEN } from "../config/schema.js";
 import { ConfigError, GatewayError, errorMessage } from "../errors.js";
-import { EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
+import { deviceIdArg, EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
 import { connectServer, serverUrl } from "./connect.js";
 
 const usage = `Usage: edge-gateway config push ID FILE [--server URL] [options]
@@ -66,12 +65,6 @@ async function openBucket(nc: NatsConnection, bucket: string, server: string): P
     }
     throw new GatewayError("EGW_NATS_CONNECT", `cannot open KV bucket ${bucket} on ${server}: ${msg}`, { cause });
   }
-}
-
-function deviceId(id: string | undefined): string {
-  if (!id) throw new UsageError("give the device ID");
-  if (!SUBJECT_TOKEN.test(id)) throw new UsageError(`device id ${JSON.stringify(id)} is not a valid subject token: use only letters, digits, '-' and '_'`);
-  return id;
 }
 
 function parseRevision(text: string | undefined, flag = "--expect-revision"): number | undefined {
@@ -186,7 +179,7 @@ export const config: Command = {
       }
       const [sub, id, file, ...extra] = positionals;
       if (!sub || !["push", "get", "history"].includes(sub)) throw new UsageError(sub ? `unknown config command ${JSON.stringify(sub)}: use push, get or history` : "give push, get or history");
-      const dev = deviceId(id);
+      const dev = deviceIdArg(id, "edge-gateway config get pi-0042");
       if (sub === "push" && !file) throw new UsageError("config push needs the document FILE");
       if ((sub !== "push" && file !== undefined) || extra.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(sub !== "push" ? file : extra[0])}`);
       if (sub !== "push" && values["expect-revision"] !== undefined) throw new UsageError("--expect-revision only applies to push");

@@ -1,9 +1,8 @@
 import type { GatewayStatus } from "../daemon/status.js";
 import type { Reading } from "../drivers/types.js";
 import { ControlServiceError, formatDuration, requestGateway } from "../cloud/control-client.js";
-import { SUBJECT_TOKEN } from "../config/schema.js";
 import { connectServer, serverFlags } from "./connect.js";
-import { durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { deviceIdArg, durationFlag, EXIT, parse, reportError, type Command } from "./command.js";
 
 const usage = `Usage: edge-gateway status ID --server URL [--json] [--timeout 5s]
 
@@ -76,12 +75,6 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
   return lines.join("\n");
 }
 
-export function deviceArg(id: string | undefined): string {
-  if (!id) throw new UsageError("give the device id, e.g. `edge-gateway status pi-0042 --server URL`");
-  if (!SUBJECT_TOKEN.test(id)) throw new UsageError(`device id ${JSON.stringify(id)} is not a valid subject token: letters, digits, '-' and '_' only`);
-  return id;
-}
-
 export const status: Command = {
   summary: "ask a device for its status (through the hub)",
   usage,
@@ -92,7 +85,7 @@ export const status: Command = {
         io.out(usage);
         return EXIT.ok;
       }
-      const id = deviceArg(positionals[0]);
+      const id = deviceIdArg(positionals[0], "edge-gateway status pi-0042 --server URL");
       const timeout = durationFlag("--timeout", values.timeout, "5s") ?? 5000;
       const nc = await connectServer(values.server, values.creds);
       try {
