@@ -211,7 +211,7 @@ async function edgeBench(n: number) {
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      await js.publish("sensors.temperature.eu-west.backlog", body, { msgID: `bench-pi.backlog.${i + 1}` });
+      await js.publish("sensors.temperature.eu-west.bench-pi.backlog", body, { msgID: `bench-pi.backlog.${i + 1}` });
     }
   };
   await Promise.all(Array.from({ length: 512 }, worker));

@@ -15,6 +15,9 @@ import { GatewayError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { Deque } from "./deque.js";
 import type { SeqStore } from "./seq-store.js";
+import { readingMsgId, readingSubject } from "./subjects.js";
+
+export { deviceReadingsFilter, readingMsgId, readingSubject } from "./subjects.js";
 
 export interface PublisherOptions {
   deviceId: string;
@@ -59,16 +62,6 @@ interface Entry {
   order: number;
   msgId?: string;
   body?: Uint8Array;
-}
-
-/** `sensors.<type>.<region>.<id>` (tokens were validated by the schema). */
-export function readingSubject(type: string, region: string, sensor: string): string {
-  return `sensors.${type}.${region}.${sensor}`;
-}
-
-/** `<device>.<sensor>.<seq>`: the deduplication key, stable across retries and restarts. */
-export function readingMsgId(device: string, sensor: string, seq: number): string {
-  return `${device}.${sensor}.${seq}`;
 }
 
 export function readingMessage(device: string, r: Reading, seq: number): ReadingMessage {
@@ -146,7 +139,7 @@ export class Publisher implements AsyncDisposable {
     this.counters.accepted++;
     this.queue.push({
       reading,
-      subject: readingSubject(reading.type, this.opts.region, reading.sensor),
+      subject: readingSubject(reading.type, this.opts.region, this.opts.deviceId, reading.sensor),
       order: this.order++,
     });
     const excess = this.queue.length + this.retry.length - this.opts.queueSize;
@@ -346,7 +339,7 @@ export class Publisher implements AsyncDisposable {
   private async lastStoredSeq(sensor: string): Promise<number | undefined> {
     const jsm = await this.manager();
     try {
-      const m = await jsm.streams.getMessage(this.opts.stream, { last_by_subj: `sensors.*.*.${sensor}` });
+      const m = await jsm.streams.getMessage(this.opts.stream, { last_by_subj: `sensors.*.*.${this.opts.deviceId}.${sensor}` });
       if (!m) return undefined;
       const seq = (m.json() as { seq?: unknown }).seq;
       return typeof seq === "number" ? seq : undefined;

@@ -8,7 +8,7 @@ import type { Logger } from "../logger.js";
  * (`<device>.<sensor>.<seq>`) is never reused.
  *
  * Two sources of truth are combined: the last reading of each sensor stored in the leaf
- * stream (any subject: `sensors.*.*.<sensor>`), looked up once per sensor before its first
+ * stream (any subject: `sensors.*.*.<device>.<sensor>`), looked up once per sensor before its first
  * publish (`recover`), and the file `<state>/seq.json`, which covers readings the stream no
  * longer holds (aged out, purged). The file is written every 5 s (an SD card wears out) and on
  * close, with fsync + rename; what a crash loses of it the stream lookup makes up for.

@@ -6,7 +6,7 @@ import { EXIT, parse, reportError, required, type Command } from "./command.js";
 const usage = `Usage: edge-gateway run --config FILE
 
 Runs the gateway daemon: reads the sensors in FILE (and the remote config), publishes every
-reading to sensors.<type>.<region>.<id> through the local leaf's JetStream. Logs JSON lines on
+reading to sensors.<type>.<region>.<deviceId>.<sensorId> through the local leaf's JetStream. Logs JSON lines on
 stdout. SIGTERM or SIGINT: stop drivers, flush queued readings, drain NATS, exit 0.`;
 
 export const run: Command = {

@@ -14,6 +14,7 @@ import {
   type StreamSource,
 } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/nats-core";
+import { deviceReadingsFilter } from "../bridge/subjects.js";
 import { CONFIG_BUCKET, ensureConfigBucket, type ConfigBucketOptions } from "../bridge/remote-config-bucket.js";
 
 export const HUB_DEFAULTS = {
@@ -108,16 +109,38 @@ async function hubStream(nc: NatsConnection, stream: string): Promise<{ jsm: Jet
   return { jsm, info };
 }
 
-/** Adds the source `{name: <stream>, domain: <deviceId>}` to the hub stream (idempotent). */
+/**
+ * The hub stream's source for one device (DESIGN A3): its leaf stream through `$JS.<id>.API`,
+ * delivered on `deliver.<id>` (the default `$JS.S.<nuid>` deliver subjects are shared by every
+ * leaf) and filtered to `sensors.*.*.<id>.>`, so a device's stream can only ever contribute that
+ * device's readings.
+ */
+export function deviceSource(deviceId: string, leafStream: string = HUB_DEFAULTS.stream): StreamSource {
+  return {
+    name: leafStream,
+    external: { api: deviceApiPrefix(deviceId), deliver: `deliver.${deviceId}` },
+    filter_subject: deviceReadingsFilter(deviceId),
+  };
+}
+
+/** Adds the device's source ({@link deviceSource}) to the hub stream (idempotent). */
 export async function addDevice(nc: NatsConnection, deviceId: string, opts: { stream?: string; leafStream?: string } = {}): Promise<Change> {
   const stream = opts.stream ?? HUB_DEFAULTS.stream;
   const { jsm, info } = await hubStream(nc, stream);
   const sources = info.config.sources ?? [];
   if (sources.some((s) => sourceDevice(s) === deviceId)) return { result: "unchanged", detail: `device ${deviceId} already sourced` };
-  const source: StreamSource = { name: opts.leafStream ?? HUB_DEFAULTS.stream, external: { api: deviceApiPrefix(deviceId) } };
+  const source = deviceSource(deviceId, opts.leafStream);
   // A stream created without subjects and sources gets its own name as subject (server
   // default); with a source it needs none, so drop it here.
-  await jsm.streams.update(stream, { ...info.config, subjects: ownSubjects(info), sources: [...sources, source] });
+  const subjects = ownSubjects(info);
+  if ((info.config.subjects ?? []).length > subjects.length) {
+    // nats-server 2.9.10 checks a source's filter against the subjects of the *local* stream
+    // named like the origin (here: the hub stream itself, whose default subject is its name), so
+    // the first filtered source is refused. Add it first with a filter that can match nothing on
+    // a leaf (the stream's own name), which drops the default subject; the real filter follows.
+    await jsm.streams.update(stream, { ...info.config, subjects, sources: [...sources, { ...source, filter_subject: info.config.name }] });
+  }
+  await jsm.streams.update(stream, { ...info.config, subjects, sources: [...sources, source] });
   return { result: "added", detail: `device ${deviceId}` };
 }
 

@@ -58,7 +58,7 @@ const positiveDuration = () => duration({ min: 1 });
 // Sensors (A5)
 
 const sensorCommon = {
-  id: token("sensor id").describe("Sensor id, unique across the fleet; the `<id>` subject token."),
+  id: token("sensor id").describe("Sensor id, unique on this device (two devices may both have `kitchen`); the last subject token, after the device id."),
   type: token("sensor type").describe("Quantity or kind (`temperature`, `pm`, …); the `<type>` subject token."),
   interval: positiveDuration().prefault("10s").describe("Sampling interval of polled drivers."),
   unit: z.string().min(1).optional().describe("SenML unit symbol (`Cel`, `%RH`, `Pa`, `ug/m3`, …)."),

@@ -110,7 +110,8 @@ describe("edge-gateway cloud", () => {
     expect((await runCli(["cloud", "add-device", "pi-1", ...s])).stdout).toMatch(/unchanged: device pi-1 already sourced/);
     const afterAdd2 = await jsm.streams.info("TELEMETRY");
     expect(afterAdd2.config).toEqual(afterAdd.config);
-    expect(afterAdd.config.sources).toEqual([expect.objectContaining({ name: "TELEMETRY", external: expect.objectContaining({ api: "$JS.pi-1.API" }) })]);
+    // Each device's source: its own deliver prefix and a filter that admits only its readings.
+    expect(afterAdd.config.sources).toEqual([expect.objectContaining({ name: "TELEMETRY", filter_subject: "sensors.*.*.pi-1.>", external: expect.objectContaining({ api: "$JS.pi-1.API", deliver: "deliver.pi-1" }) })]);
     // The hub stream has no subjects of its own: it only sources devices.
     expect(before.config.subjects ?? []).not.toContain("sensors.>");
     expect(afterAdd.config.subjects ?? []).toEqual([]);
@@ -143,17 +144,17 @@ describe("edge-gateway watch", () => {
     await waitForOutput(j, "watching sensors.pm.>");
     const nc = await server.connect();
     const ts = Date.UTC(2026, 10, 30, 12, 0, 0);
-    nc.publish("sensors.temperature.us-east.x", JSON.stringify({ device: "d", sensor: "x", type: "temperature", ts, value: 1, unit: "Cel", seq: 1, quality: "good" }));
-    nc.publish("sensors.temperature.eu-west.kitchen", JSON.stringify({ device: "d", sensor: "kitchen", type: "temperature", ts, value: 21.5, unit: "Cel", seq: 7, quality: "good" }));
+    nc.publish("sensors.temperature.us-east.d.x", JSON.stringify({ device: "d", sensor: "x", type: "temperature", ts, value: 1, unit: "Cel", seq: 1, quality: "good" }));
+    nc.publish("sensors.temperature.eu-west.d.kitchen", JSON.stringify({ device: "d", sensor: "kitchen", type: "temperature", ts, value: 21.5, unit: "Cel", seq: 7, quality: "good" }));
     const pm = JSON.stringify({ device: "d", sensor: "pm-1", type: "pm", ts, values: { pm1_0: 3, pm2_5: 5, pm10: 7 }, unit: "ug/m3", seq: 8, quality: "uncertain" });
-    nc.publish("sensors.pm.eu-west.pm-1", pm);
+    nc.publish("sensors.pm.eu-west.d.pm-1", pm);
     await nc.flush();
     expect(await w.exited).toBe(0);
     expect(await j.exited).toBe(0);
     await nc.close();
     expect(w.stdout().trim().split("\n")).toEqual([
-      "2026-11-30T12:00:00.000Z  sensors.temperature.eu-west.kitchen  21.5 Cel  #7",
-      "2026-11-30T12:00:00.000Z  sensors.pm.eu-west.pm-1  pm1_0=3 pm2_5=5 pm10=7 ug/m3 (uncertain)  #8",
+      "2026-11-30T12:00:00.000Z  sensors.temperature.eu-west.d.kitchen  21.5 Cel  #7",
+      "2026-11-30T12:00:00.000Z  sensors.pm.eu-west.d.pm-1  pm1_0=3 pm2_5=5 pm10=7 ug/m3 (uncertain)  #8",
     ]);
     expect(j.stdout().trim()).toBe(pm);
     for (const bad of ["sensors..x", "sensors.>.x", "sensors.temp erature", "sensors.a*"]) {

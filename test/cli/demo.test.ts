@@ -25,7 +25,7 @@ describe("edge-gateway demo", () => {
     const p = spawnCli(["demo", "--outage", "3s", "--interval", "200ms"]);
     try {
       const dir = ((await waitForOutput(p, /working in (\S+)/)) as RegExpMatchArray)[1]!;
-      await waitForOutput(p, /sensors\.temperature\.eu-west\.kitchen-temp {2}\d+(\.\d+)? Cel/, 20_000);
+      await waitForOutput(p, /sensors\.temperature\.eu-west\.demo-pi\.kitchen-temp {2}\d+(\.\d+)? Cel/, 20_000);
       await waitForOutput(p, "=== uplink CUT", 20_000);
       const restored = (await waitForOutput(p, /uplink RESTORED: (\d+) readings were buffered/, 20_000)) as RegExpMatchArray;
       expect(Number(restored[1])).toBeGreaterThan(10);

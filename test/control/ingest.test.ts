@@ -39,7 +39,7 @@ async function publishReadings(nc: NatsConnection, n: number, sensor = "t1"): Pr
     const h = headers();
     h.set("Nats-Msg-Id", `pi-1.${sensor}.${seq}`);
     const body = { device: "pi-1", sensor, type: "temperature", ts: Date.now(), value: seq, unit: "Cel", seq, quality: "good" };
-    acks.push(js.publish(`sensors.temperature.eu-west.${sensor}`, JSON.stringify(body), { headers: h }));
+    acks.push(js.publish(`sensors.temperature.eu-west.pi-1.${sensor}`, JSON.stringify(body), { headers: h }));
   }
   await Promise.all(acks);
 }
@@ -119,7 +119,7 @@ describe("cloud ingest › durable pull consumer shared by workers", () => {
     const subs = [0, 1].map((i) => new LiveIngestWorker(nc, { queue: "live", logger: silentLogger(), handler: (m) => void got[i]!.push(m.msgId!) }));
     subs.forEach((s) => open.push(s));
     await nc.flush();
-    for (let i = 1; i <= 200; i++) nc.publish(`sensors.temperature.eu-west.live`, JSON.stringify({ seq: i }), { headers: (() => { const h = headers(); h.set("Nats-Msg-Id", `pi-1.live.${i}`); return h; })() });
+    for (let i = 1; i <= 200; i++) nc.publish(`sensors.temperature.eu-west.pi-1.live`, JSON.stringify({ seq: i }), { headers: (() => { const h = headers(); h.set("Nats-Msg-Id", `pi-1.live.${i}`); return h; })() });
     await waitFor(() => got[0]!.length + got[1]!.length === 200, { what: "200 live messages" });
     expect(new Set([...got[0]!, ...got[1]!]).size).toBe(200);
     expect(got.flat().some((id) => id.includes("before"))).toBe(false);

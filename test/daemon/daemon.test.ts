@@ -49,7 +49,7 @@ async function conn(server: NatsServer): Promise<NatsConnection> {
 }
 
 describe("daemon › publishing simulated readings", () => {
-  it("publishes A2 readings with a Nats-Msg-Id to sensors.<type>.<region>.<id>, and wildcards select them", async () => {
+  it("publishes A2 readings with a Nats-Msg-Id to sensors.<type>.<region>.<deviceId>.<sensorId>, and wildcards select them", async () => {
     const server = await startJetStreamServer();
     const nc = await conn(server);
     const seen: { subject: string; msgId?: string; body: Record<string, unknown> }[] = [];
@@ -57,7 +57,7 @@ describe("daemon › publishing simulated readings", () => {
     const sub = nc.subscribe("sensors.>", { callback: (_e, m) => void seen.push({ subject: m.subject, msgId: m.headers?.get("Nats-Msg-Id"), body: m.json() }) });
     const regionSub = nc.subscribe("sensors.*.eu-west.>", { callback: (_e, m) => void wildcard.push(m.subject) });
     const typeSub: string[] = [];
-    nc.subscribe("sensors.temperature.*.*", { callback: (_e, m) => void typeSub.push(m.subject) });
+    nc.subscribe("sensors.temperature.*.*.*", { callback: (_e, m) => void typeSub.push(m.subject) });
 
     const { cfg } = await config(server);
     const daemon = await Daemon.start({ config: cfg, logger: silentLogger() });
@@ -65,13 +65,13 @@ describe("daemon › publishing simulated readings", () => {
 
     // Another device in another region publishes too: the region wildcard must not match it.
     await waitFor(() => daemon.publisher.healthy, { what: "publisher ready" });
-    nc.publish("sensors.temperature.us-east.other-1", JSON.stringify({ device: "x" }));
+    nc.publish("sensors.temperature.us-east.pi-other.other-1", JSON.stringify({ device: "x" }));
 
     await waitFor(() => new Set(seen.map((s) => s.subject)).size >= 4 && seen.length >= 12, { what: "readings of all three sensors" });
     await nc.flush();
     const subjects = new Set(seen.map((s) => s.subject));
     expect(subjects).toEqual(
-      new Set(["sensors.temperature.eu-west.kitchen-temp", "sensors.humidity.eu-west.kitchen-hum", "sensors.energy.eu-west.boiler-power", "sensors.temperature.us-east.other-1"]),
+      new Set(["sensors.temperature.eu-west.pi-0042.kitchen-temp", "sensors.humidity.eu-west.pi-0042.kitchen-hum", "sensors.energy.eu-west.pi-0042.boiler-power", "sensors.temperature.us-east.pi-other.other-1"]),
     );
     const ours = seen.filter((s) => s.body.device === "pi-0042");
     for (const m of ours) {
@@ -80,7 +80,7 @@ describe("daemon › publishing simulated readings", () => {
       expect(typeof m.body.value).toBe("number");
       expect(m.body.quality).toBe("good");
       expect(Math.abs(Date.now() - (m.body.ts as number))).toBeLessThan(60_000);
-      expect(m.subject).toBe(`sensors.${m.body.type}.eu-west.${m.body.sensor}`);
+      expect(m.subject).toBe(`sensors.${m.body.type}.eu-west.pi-0042.${m.body.sensor}`);
     }
     const temp = ours.find((m) => m.body.sensor === "kitchen-temp")!;
     expect(temp.body.unit).toBe("Cel");
@@ -89,7 +89,7 @@ describe("daemon › publishing simulated readings", () => {
     expect(wildcard.length).toBeGreaterThan(0);
     expect(wildcard.every((s) => s.split(".")[2] === "eu-west")).toBe(true);
     expect(typeSub.every((s) => s.startsWith("sensors.temperature."))).toBe(true);
-    expect(new Set(typeSub)).toEqual(new Set(["sensors.temperature.eu-west.kitchen-temp", "sensors.temperature.us-east.other-1"]));
+    expect(new Set(typeSub)).toEqual(new Set(["sensors.temperature.eu-west.pi-0042.kitchen-temp", "sensors.temperature.us-east.pi-other.other-1"]));
     sub.unsubscribe();
     regionSub.unsubscribe();
   });

@@ -53,7 +53,7 @@ describe("regressions", () => {
     const nc = await server.connect();
     const stored = await readStream(nc, "TELEMETRY");
     await nc.close();
-    expect(new Set(stored.map((r) => r.subject))).toEqual(new Set(["sensors.temperature.eu-west.s1", "sensors.humidity.eu-west.s1"]));
+    expect(new Set(stored.map((r) => r.subject))).toEqual(new Set(["sensors.temperature.eu-west.pi-r.s1", "sensors.humidity.eu-west.pi-r.s1"]));
     expect(checkSequences(stored).problems).toEqual([]);
     expect(stored.length).toBe(first.publisher.stats.accepted + second.publisher.stats.accepted);
     expect(JSON.parse(await readFile(join(state, "seq.json"), "utf8")).s1).toBe(stored.length);

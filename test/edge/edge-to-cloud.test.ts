@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../../src/cloud/hub.js";
+import type { BootstrapInput } from "../../src/config/index.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { cleanupNats, startHubAndLeaves, waitForLeafLink, type HubAndLeaves } from "../helpers/nats.js";
 import { cleanupTempDirs, killAll } from "../helpers/procs.js";
@@ -36,11 +37,11 @@ async function daemonOn(env: HubAndLeaves, i: number, id: string, interval?: str
   return d;
 }
 
-/** Readings of `device` in the hub stream (its sensor ids start with `<device>-`). */
+/** Readings of `device` in the hub stream (the 4th subject token is the device id). */
 async function deviceCount(nc: NatsConnection, device: string): Promise<number> {
   const info = await (await jetstreamManager(nc)).streams.info("TELEMETRY", { subjects_filter: "sensors.>" });
   return Object.entries(info.state.subjects ?? {})
-    .filter(([subject]) => subject.split(".")[3]!.startsWith(`${device}-`))
+    .filter(([subject]) => subject.split(".")[3] === device)
     .reduce((n, [, count]) => n + count, 0);
 }
 
@@ -77,7 +78,7 @@ describe("edge to cloud › daemon → leaf → hub", () => {
     await hubNc.flush();
     const daemon = await daemonOn(env, 0, "pi-1");
     await waitFor(() => new Set(live).size === 3 && live.length >= 30, { what: "live readings at the hub" });
-    expect(new Set(live)).toEqual(new Set(["sensors.temperature.eu-west.pi-1-temp", "sensors.humidity.eu-west.pi-1-hum", "sensors.energy.eu-west.pi-1-power"]));
+    expect(new Set(live)).toEqual(new Set(["sensors.temperature.eu-west.pi-1.pi-1-temp", "sensors.humidity.eu-west.pi-1.pi-1-hum", "sensors.energy.eu-west.pi-1.pi-1-power"]));
     // The link monitor reports the uplink, the leaf buffer and the hub's lag for this device.
     await waitFor(() => daemon.link.hub === "up" && daemon.link.hubLag !== undefined && daemon.link.buffer.messages > 0, { what: "link state up with buffer and lag figures" });
     expect(daemon.link.buffer.bytes).toBeGreaterThan(0);
@@ -130,19 +131,36 @@ describe("edge to cloud › daemon → leaf → hub", () => {
     await expectHubEqualsLeaf(env, daemon);
   });
 
-  it("two devices on one hub: each leaf stores only its own readings, the hub holds both", async () => {
+  it("two devices on one hub, both with a sensor `kitchen`: each leaf stores only its own readings, the hub holds both apart", async () => {
     const env = await setUp(["pi-a", "pi-b"]);
-    const a = await daemonOn(env, 0, "pi-a");
-    const b = await daemonOn(env, 1, "pi-b");
+    // Sensor ids are unique per device, not per fleet: the device token keeps the two apart.
+    const withKitchen = (id: string): Partial<BootstrapInput> => ({
+      sensors: [
+        { id: `${id}-temp`, type: "temperature", driver: "simulated", interval: "50ms", unit: "Cel" },
+        { id: "kitchen", type: "temperature", driver: "simulated", interval: "50ms", unit: "Cel" },
+      ],
+    });
+    const a = await startDaemon(env.leaves[0]!, "pi-a", { extra: withKitchen("pi-a") });
+    cleanups.push(() => a.stop());
+    const b = await startDaemon(env.leaves[1]!, "pi-b", { extra: withKitchen("pi-b") });
+    cleanups.push(() => b.stop());
     await waitFor(() => a.publisher.stats.published >= 30 && b.publisher.stats.published >= 30, { what: "both publishing" });
     const ra = await expectHubEqualsLeaf(env, a, 0);
     const rb = await expectHubEqualsLeaf(env, b, 1);
-    expect(ra.leaf.every((r) => r.body.device === "pi-a" && r.subject.endsWith(`.${r.body.sensor}`) && r.body.sensor.startsWith("pi-a-"))).toBe(true);
-    expect(rb.leaf.every((r) => r.body.device === "pi-b" && r.body.sensor.startsWith("pi-b-"))).toBe(true);
+    for (const [device, r] of [["pi-a", ra], ["pi-b", rb]] as const) {
+      expect(r.leaf.every((m) => m.body.device === device && m.subject === `sensors.temperature.eu-west.${device}.${m.body.sensor}`)).toBe(true);
+      expect(new Set(r.leaf.map((m) => m.body.sensor))).toEqual(new Set([`${device}-temp`, "kitchen"]));
+    }
     const hubNc = await env.hub.connect();
     const all = await readStream(hubNc, "TELEMETRY");
     await hubNc.close();
     expect(new Set(all.map((r) => r.body.device))).toEqual(new Set(["pi-a", "pi-b"]));
     expect(all.length).toBe(ra.leaf.length + rb.leaf.length);
+    // Each device's `kitchen` has its own contiguous seq, under its own subject.
+    for (const device of ["pi-a", "pi-b"]) {
+      const kitchen = all.filter((r) => r.subject === `sensors.temperature.eu-west.${device}.kitchen`);
+      expect(kitchen.length).toBeGreaterThan(0);
+      expect(checkSequences(kitchen).problems).toEqual([]);
+    }
   });
 });

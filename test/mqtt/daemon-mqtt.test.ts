@@ -44,14 +44,14 @@ describe("daemon › MQTT ingest", () => {
       const nc = await server.connect();
       const stored = await readStream(nc, "TELEMETRY");
       await nc.close();
-      return stored.some((r) => r.subject === "sensors.water-temp.eu-west.t-boiler");
+      return stored.some((r) => r.subject === "sensors.water-temp.eu-west.pi-m.t-boiler");
     }, { what: "reading under the new subscription", timeout: 15_000, interval: 500 });
 
     await daemon.stop();
     const nc = await server.connect();
     const stored = await readStream(nc, "TELEMETRY");
     await nc.close();
-    const first = stored.find((r) => r.subject === "sensors.temperature.eu-west.tasmota-boiler");
+    const first = stored.find((r) => r.subject === "sensors.temperature.eu-west.pi-m.tasmota-boiler");
     expect(first?.body).toMatchObject({ device: "pi-m", sensor: "tasmota-boiler", type: "temperature", value: 61.5, unit: "Cel", quality: "good" });
     expect(first?.msgId).toBe(`pi-m.tasmota-boiler.${first?.body.seq}`);
   });

@@ -47,6 +47,6 @@ describe("daemon › serial sensor end to end", () => {
     // 99.5 is outside the configured range: published, but `uncertain`.
     expect(values.slice(-2)).toEqual([[99.5, "uncertain"], [22.25, "good"]]);
     expect(values.every(([v]) => v === 21.5 || v === 99.5 || v === 22.25)).toBe(true);
-    expect(stored.every((r) => r.subject === "sensors.temperature.eu-west.bench-temp" && r.body.unit === "Cel")).toBe(true);
+    expect(stored.every((r) => r.subject === `sensors.temperature.eu-west.${r.body.device}.bench-temp` && r.body.unit === "Cel")).toBe(true);
   });
 });
