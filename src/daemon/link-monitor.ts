@@ -44,6 +44,8 @@ export class LinkMonitor {
   private hub?: JetStreamManager;
   /** Last leaf stream sequence the hub was known to have copied. */
   private sentThroughSeq?: number;
+  /** When the hub last became reachable (ms since epoch). */
+  private hubUpSince?: number;
 
   constructor(opts: LinkMonitorOptions) {
     this.opts = opts;
@@ -85,12 +87,20 @@ export class LinkMonitor {
     } catch {
       hubUp = false;
     }
+    // A source's lag is only what it was at its last delivery: after a reconnect it stays at
+    // its pre-outage value until the source resumes (10–30 s on 2.9.10). Trust it for the
+    // unsent position only once the source was active since the hub came back.
+    let lagIsCurrent = false;
     if (hubUp) {
+      if (prev.hub !== "up") this.hubUpSince = Date.now();
       try {
         const info = await this.hub!.streams.info(this.opts.stream);
         const api = `$JS.${this.opts.deviceId}.API`;
         const src = (info.sources ?? []).find((s) => (s as { external?: { api?: string } }).external?.api === api);
         next.hubLag = src?.lag;
+        // `active`: nanoseconds since the source's last activity (-1 = never).
+        const activeMs = src && src.active >= 0 ? src.active / 1e6 : Infinity;
+        lagIsCurrent = src !== undefined && activeMs <= Date.now() - (this.hubUpSince ?? 0);
       } catch {
         next.hubLag = undefined;
       }
@@ -98,7 +108,7 @@ export class LinkMonitor {
       // While the hub is unreachable its lag is unknown, not what it was before.
       next.hubLag = undefined;
     }
-    next.oldestUnsentAgeMs = await this.oldestUnsentAge(leafSeqs, next.hubLag).catch(() => undefined);
+    next.oldestUnsentAgeMs = await this.oldestUnsentAge(leafSeqs, lagIsCurrent ? next.hubLag : undefined).catch(() => undefined);
     const hub = hubUp ? "up" : "down";
     if (hub !== prev.hub) {
       next.hub = hub;

@@ -19,6 +19,7 @@ import { startDaemon } from "../edge/helpers.js";
 import { freePort } from "../helpers/mosquitto.js";
 import { cleanupNats, startHubAndLeaves, waitForLeafLink, type HubAndLeaves } from "../helpers/nats.js";
 import { cleanupTempDirs, killAll, startProc, stopProc, tempDir, type Proc } from "../helpers/procs.js";
+import { streamCount } from "../helpers/stream.js";
 import { waitFor } from "../helpers/wait.js";
 import { REPO, explain, run } from "./run.js";
 
@@ -239,20 +240,31 @@ describe("dashboards and alerts", () => {
   it("edge_gateway_leaf_oldest_unsent_age_seconds: near 0 while the hub keeps up, grows while the link is cut, back down after catch-up", async () => {
     await waitFor(async () => {
       const age = sample(await scrape(), "edge_gateway_leaf_oldest_unsent_age_seconds");
-      return age !== undefined && age < 2;
+      return age !== undefined && age < 5;
     }, { what: "oldest unsent age near 0 with the link up", timeout: 30_000 });
     await env.links[0]!.cut();
     await waitFor(() => daemon.link.hub === "down", { what: "the daemon sees the link down", timeout: 20_000 });
     const cutAt = Date.now();
-    await waitFor(async () => (sample(await scrape(), "edge_gateway_leaf_oldest_unsent_age_seconds") ?? 0) >= 4, { what: "oldest unsent age to grow past 4 s", timeout: 30_000 });
+    await waitFor(async () => (sample(await scrape(), "edge_gateway_leaf_oldest_unsent_age_seconds") ?? 0) >= 10, { what: "oldest unsent age to grow past 10 s", timeout: 40_000 });
     // It is the age of the first reading after the cut, not of the whole buffer.
     const text = await scrape();
     const unsent = sample(text, "edge_gateway_leaf_oldest_unsent_age_seconds")!;
     expect(unsent).toBeLessThan(sample(text, "edge_gateway_leaf_stream_oldest_age_seconds")!);
     expect(unsent).toBeLessThanOrEqual((Date.now() - cutAt) / 1000 + 10);
-    await env.links[0]!.restore();
-    await waitForLeafLink(env.leaves[0]!, 30_000);
-    // Sources recover 10–30 s after a reconnect on 2.9.10.
-    await waitFor(async () => (sample(await scrape(), "edge_gateway_leaf_oldest_unsent_age_seconds") ?? Infinity) < 2, { what: "oldest unsent age back near 0 after catch-up", timeout: 90_000 });
+    const leafNc = await env.leaves[0]!.connect();
+    const hubNc = await env.hub.connect();
+    try {
+      // Every reading stored by now is over 10 s old once the age is back under 5 s.
+      const storedDuringCut = await streamCount(leafNc, "TELEMETRY");
+      await env.links[0]!.restore();
+      await waitForLeafLink(env.leaves[0]!, 30_000);
+      // Sources recover 10–30 s after a reconnect on 2.9.10; the age must not drop before that
+      // (the source's lag is stale until it resumes).
+      await waitFor(async () => (sample(await scrape(), "edge_gateway_leaf_oldest_unsent_age_seconds") ?? Infinity) < 5, { what: "oldest unsent age back near 0 after catch-up", timeout: 90_000 });
+      expect(await streamCount(hubNc, "TELEMETRY")).toBeGreaterThanOrEqual(storedDuringCut);
+    } finally {
+      await leafNc.close();
+      await hubNc.close();
+    }
   });
 });
