@@ -28,7 +28,7 @@ const DEVICE = "pi-arm64";
 let app: string;
 
 function arm64(args: string[], opts: { cwd?: string } = {}) {
-  return run(QEMU!, [NODE!, ...args], { timeoutMs: 150_000, ...opts });
+  return run(QEMU!, [NODE!, ...args], { timeoutMs: 400_000, ...opts });
 }
 
 beforeAll(async () => {
@@ -123,7 +123,7 @@ describe("arm64 (qemu-user)", () => {
           const n = bySensor(await readStream(nc, "TELEMETRY").catch(() => []));
           return (n.get("sim-temp") ?? 0) >= 10 && (n.get("sim-hum") ?? 0) >= 10 && (n.get("serial-temp") ?? 0) >= 5;
         },
-        { what: "10 readings per simulated sensor and 5 serial readings from the arm64 daemon in the leaf stream", timeout: 120_000, interval: 500 },
+        { what: "10 readings per simulated sensor and 5 serial readings from the arm64 daemon in the leaf stream", timeout: 400_000, interval: 500 },
       ).catch((e: Error) => {
         throw new Error(`${e.message}\n--- daemon output\n${daemon.stdout().slice(-4000)}\n${daemon.stderr().slice(-4000)}`);
       });

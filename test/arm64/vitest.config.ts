@@ -8,8 +8,9 @@ export default defineConfig({
   test: {
     include: ["test/arm64/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
-    testTimeout: 180_000,
-    hookTimeout: 120_000,
+    // qemu on a shared 2-core machine: one emulated `check` took 11 s idle and 160 s at load 30.
+    testTimeout: 900_000,
+    hookTimeout: 300_000,
     maxWorkers: 1,
     minWorkers: 1,
     reporters: ["default"],
