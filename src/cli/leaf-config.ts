@@ -1,6 +1,8 @@
 import { loadBootstrap } from "../config/load.js";
 import { LEAF_DEFAULTS, renderLeafConfig } from "../config/leaf-config.js";
-import { EXIT, parse, reportError, required, type Command } from "./command.js";
+import { decideSync, detectNatsServerVersion, parseSyncChoice, SYNC_INTERVAL_SINCE } from "../config/leaf-sync.js";
+import { GatewayError } from "../errors.js";
+import { EXIT, parse, reportError, required, UsageError, type Command } from "./command.js";
 
 const usage = `Usage: edge-gateway leaf-config --config FILE --hub URL [options]
 
@@ -16,6 +18,9 @@ Options:
   --listen H:P      client listener of the leaf (default ${LEAF_DEFAULTS.listen})
   --store-dir DIR   JetStream store directory (default ${LEAF_DEFAULTS.storeDir})
   --monitor H:P     monitoring listener, or "off" (default ${LEAF_DEFAULTS.monitor})
+  --sync MODE       when JetStream fsyncs (sync_interval, nats-server ${SYNC_INTERVAL_SINCE}+): always,
+                    a duration (1s, 500ms, 2m), default (the server's schedule), or auto
+                    (default: always if the installed nats-server supports it, else nothing)
 
 Example:
   edge-gateway leaf-config --config /etc/edge-gateway/gateway.yaml \\
@@ -34,6 +39,7 @@ export const leafConfig: Command = {
         listen: { type: "string" },
         "store-dir": { type: "string" },
         monitor: { type: "string" },
+        sync: { type: "string" },
       });
       if (values.help) {
         io.out(usage);
@@ -41,6 +47,7 @@ export const leafConfig: Command = {
       }
       const cfg = await loadBootstrap(required(values.config, "--config"));
       const monitor = values.monitor === "off" ? false : values.monitor;
+      const sync = await leafSync(values.sync);
       io.out(
         renderLeafConfig(cfg, {
           hub: required(values.hub, "--hub"),
@@ -49,6 +56,7 @@ export const leafConfig: Command = {
           listen: values.listen,
           storeDir: values["store-dir"],
           monitor,
+          sync,
         }),
       );
       return EXIT.ok;
@@ -57,3 +65,14 @@ export const leafConfig: Command = {
     }
   },
 };
+
+/** `--sync` against the installed nats-server; a choice the server would reject is a usage error (exit 1). */
+async function leafSync(flag: string | undefined) {
+  try {
+    const choice = parseSyncChoice(flag);
+    return decideSync(choice, choice === "default" ? undefined : await detectNatsServerVersion());
+  } catch (err) {
+    if (err instanceof GatewayError && err.code === "EGW_USAGE") throw new UsageError(err.message);
+    throw err;
+  }
+}

@@ -18,6 +18,8 @@ export interface LeafConfigOptions {
   tlsCa?: string;
   /** Monitoring listener on loopback, or false. Default `127.0.0.1:8222`. */
   monitor?: string | false;
+  /** `sync_interval` in `jetstream {}` (`always` or a duration; nats-server 2.10+ only, see leaf-sync.ts), with a comment line saying why. Omitted when undefined. */
+  sync?: { value?: string; note: string };
 }
 
 export const LEAF_DEFAULTS = {
@@ -61,12 +63,7 @@ export function renderLeafConfig(cfg: BootstrapConfig, opts: LeafConfigOptions):
     lines.push(`http: ${q(`${m.host}:${m.port}`)}`);
   }
   lines.push(
-    `jetstream {`,
-    `  store_dir: ${q(storeDir)}`,
-    `  domain: ${q(cfg.device.id)}`,
-    `  max_file_store: ${maxFileStore}`,
-    `  max_memory_store: ${64 * 1024 * 1024}`,
-    `}`,
+    ...jetstreamBlock(cfg.device.id, storeDir, maxFileStore, opts.sync),
     `leafnodes {`,
     `  reconnect: 1`,
     `  remotes: [`,
@@ -78,4 +75,15 @@ export function renderLeafConfig(cfg: BootstrapConfig, opts: LeafConfigOptions):
     ``,
   );
   return lines.join("\n");
+}
+
+/** The leaf's `jetstream {}` block: store, domain = device id, limits, and `sync_interval` when chosen. */
+export function jetstreamBlock(domain: string, storeDir: string, maxFileStore: number, sync?: LeafConfigOptions["sync"]): string[] {
+  const lines = [`jetstream {`, `  store_dir: ${q(storeDir)}`, `  domain: ${q(domain)}`, `  max_file_store: ${maxFileStore}`, `  max_memory_store: ${64 * 1024 * 1024}`];
+  if (sync) {
+    lines.push(`  # ${sync.note}`);
+    if (sync.value !== undefined) lines.push(`  sync_interval: ${sync.value === "always" ? "always" : q(sync.value)}`);
+  }
+  lines.push(`}`);
+  return lines;
 }

@@ -135,6 +135,8 @@ export class Daemon implements AsyncDisposable {
   private readonly driverStopTimeoutMs = 5000;
   private sensorsConfig: SensorConfig[] = [];
   readonly linkMonitor: LinkMonitor;
+  /** Config documents rejected as invalid (each `events.config` with status `rejected`), for /metrics. */
+  configRejected = 0;
   /** GPIO outputs (`outputs:`), settable through `outputs.set(id, value)`. */
   outputs?: Outputs;
   private outputsConfig?: OutputConfig[];
@@ -446,6 +448,7 @@ export class Daemon implements AsyncDisposable {
 
   /** Publishes a JSON event on `gateway.<deviceId>.events.<kind>` (best effort, never throws). */
   emitEvent(kind: EventKind, payload: Record<string, unknown>): void {
+    if (kind === "config" && payload.status === "rejected") this.configRejected++;
     const nc = this.nc;
     if (!nc || nc.isClosed()) return;
     try {

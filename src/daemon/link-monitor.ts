@@ -17,6 +17,12 @@ export interface LinkState {
   buffer: { messages: number; bytes: number; oldestAgeMs?: number };
   /** Readings of this device the hub stream has not copied yet; undefined while unknown. */
   hubLag?: number;
+  /**
+   * Age of the oldest reading in the leaf stream that the hub has not copied yet (0 when it has
+   * all of them). While the hub is unreachable, counted from the last position it was seen at;
+   * undefined until the hub's source has been seen once.
+   */
+  oldestUnsentAgeMs?: number;
   /** When the state was last refreshed. */
   checkedAt?: number;
 }
@@ -36,6 +42,10 @@ export class LinkMonitor {
   private readonly opts: LinkMonitorOptions;
   private local?: JetStreamManager;
   private hub?: JetStreamManager;
+  /** Last leaf stream sequence the hub was known to have copied. */
+  private sentThroughSeq?: number;
+  /** When the hub last became reachable (ms since epoch). */
+  private hubUpSince?: number;
 
   constructor(opts: LinkMonitorOptions) {
     this.opts = opts;
@@ -57,8 +67,10 @@ export class LinkMonitor {
   async check(): Promise<LinkState> {
     const prev = this.state;
     const next: LinkState = { ...prev, buffer: { ...prev.buffer }, checkedAt: Date.now() };
+    let leafSeqs: { first: number; last: number } | undefined;
     try {
       const info = await this.local!.streams.info(this.opts.stream);
+      leafSeqs = { first: info.state.first_seq, last: info.state.last_seq };
       const first = info.state.first_ts ? Date.parse(info.state.first_ts) : NaN;
       next.buffer = {
         messages: info.state.messages,
@@ -75,12 +87,20 @@ export class LinkMonitor {
     } catch {
       hubUp = false;
     }
+    // A source's lag is only what it was at its last delivery: after a reconnect it stays at
+    // its pre-outage value until the source resumes (10–30 s on 2.9.10). Trust it for the
+    // unsent position only once the source was active since the hub came back.
+    let lagIsCurrent = false;
     if (hubUp) {
+      if (prev.hub !== "up") this.hubUpSince = Date.now();
       try {
         const info = await this.hub!.streams.info(this.opts.stream);
         const api = `$JS.${this.opts.deviceId}.API`;
         const src = (info.sources ?? []).find((s) => (s as { external?: { api?: string } }).external?.api === api);
         next.hubLag = src?.lag;
+        // `active`: nanoseconds since the source's last activity (-1 = never).
+        const activeMs = src && src.active >= 0 ? src.active / 1e6 : Infinity;
+        lagIsCurrent = src !== undefined && activeMs <= Date.now() - (this.hubUpSince ?? 0);
       } catch {
         next.hubLag = undefined;
       }
@@ -88,6 +108,7 @@ export class LinkMonitor {
       // While the hub is unreachable its lag is unknown, not what it was before.
       next.hubLag = undefined;
     }
+    next.oldestUnsentAgeMs = await this.oldestUnsentAge(leafSeqs, lagIsCurrent ? next.hubLag : undefined).catch(() => undefined);
     const hub = hubUp ? "up" : "down";
     if (hub !== prev.hub) {
       next.hub = hub;
@@ -96,6 +117,22 @@ export class LinkMonitor {
     this.state = next;
     this.report(next, prev);
     return next;
+  }
+
+  /**
+   * The hub source's lag counts the leaf stream's readings it has not copied (every message in
+   * the leaf stream matches the source's filter: the leaf refuses other devices' readings), so
+   * the hub holds everything through `last - lag`. The oldest unsent reading is the next one.
+   */
+  private async oldestUnsentAge(leaf: { first: number; last: number } | undefined, hubLag: number | undefined): Promise<number | undefined> {
+    if (!leaf) return undefined;
+    if (hubLag !== undefined) this.sentThroughSeq = Math.max(0, leaf.last - hubLag);
+    if (this.sentThroughSeq === undefined) return undefined;
+    if (this.sentThroughSeq >= leaf.last) return 0;
+    // Readings the stream's limits removed before they were copied are gone: start at the first kept.
+    const seq = Math.max(this.sentThroughSeq + 1, leaf.first);
+    const m = await this.local!.streams.getMessage(this.opts.stream, { seq });
+    return m ? Math.max(0, Date.now() - m.time.getTime()) : undefined;
   }
 
   private report(next: LinkState, prev: LinkState): void {

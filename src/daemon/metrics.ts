@@ -77,6 +77,10 @@ export function daemonMetrics(daemon: Daemon, opts: { processMetrics?: boolean }
     const age = daemon.link.buffer.oldestAgeMs;
     return age === undefined ? [] : one(age / 1000);
   });
+  gauge(registry, "leaf_oldest_unsent_age_seconds", "Age of the oldest reading the hub has not copied yet (0 = all copied; absent until the hub's source was seen).", [], () => {
+    const age = daemon.link.oldestUnsentAgeMs;
+    return age === undefined ? [] : one(age / 1000);
+  });
   gauge(registry, "hub_source_lag", "Readings of this device the hub stream has not copied yet (absent while unknown).", [], () => {
     const lag = daemon.link.hubLag;
     return lag === undefined ? [] : one(lag);
@@ -86,6 +90,7 @@ export function daemonMetrics(daemon: Daemon, opts: { processMetrics?: boolean }
     const rev = configRevisionOf(daemon);
     return rev === null ? [] : one(rev);
   });
+  mirroredCounter(registry, "config_rejected_total", "Config documents (remote revisions or a reloaded bootstrap file) rejected as invalid.", [], () => one(daemon.configRejected));
   if (opts.processMetrics ?? true) collectDefaultMetrics({ register: registry });
   return registry;
 }

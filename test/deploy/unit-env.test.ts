@@ -4,7 +4,8 @@
  * the state directory passed as $STATE_DIRECTORY, a minimal environment (no inherited
  * variables), working directory = the state directory. Simulated as far as possible
  * without systemd as PID 1: when the test runs as root the child runs as `nobody`
- * (uid 65534) so the read-only config directory is really read-only for it.
+ * (uid 65534) so the read-only config directory is really read-only for it. `nobody` runs a
+ * staged copy of the CLI (see stage.ts): the checkout itself may sit in a 0700 home directory.
  */
 import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -15,6 +16,7 @@ import { startJetStreamServer } from "../helpers/nats.js";
 import { streamCount } from "../helpers/stream.js";
 import { waitFor } from "../helpers/wait.js";
 import { REPO, explain, run, treeListing } from "./run.js";
+import { stageCli } from "./stage.js";
 
 const AS_ROOT = process.getuid?.() === 0;
 const NOBODY = 65534;
@@ -22,6 +24,8 @@ const NOBODY = 65534;
 let base: string;
 let configDir: string;
 let stateDir: string;
+/** The CLI the child runs: the checkout's, or as root a copy `nobody` can read. */
+let cli: string;
 
 /** The environment systemd builds for the unit (no variables inherited from the caller). */
 function unitEnv(home: "nonexistent" | "unset" = "nonexistent"): NodeJS.ProcessEnv {
@@ -41,7 +45,7 @@ function unitEnv(home: "nonexistent" | "unset" = "nonexistent"): NodeJS.ProcessE
 }
 
 function asUnit(args: string[], home: "nonexistent" | "unset" = "nonexistent") {
-  return run(process.execPath, [join(REPO, "bin/edge-gateway.js"), ...args], {
+  return run(process.execPath, [cli, ...args], {
     env: unitEnv(home),
     cwd: stateDir,
     ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}),
@@ -58,6 +62,7 @@ async function readOnlyConfig(name: string, text: string): Promise<string> {
 }
 
 beforeAll(async () => {
+  cli = join(AS_ROOT ? await stageCli() : REPO, "bin/edge-gateway.js");
   base = await tempDir("egw-unitenv-");
   await chmod(base, 0o755);
   configDir = join(base, "etc/edge-gateway");
@@ -101,7 +106,7 @@ describe("CLI with edge-gateway.service's environment", () => {
           "sensors:\n  - { id: unit-temp, type: temperature, driver: simulated, interval: 200ms }\n",
       );
       const before = await treeListing(configDir);
-      const daemon = startProc(process.execPath, [join(REPO, "bin/edge-gateway.js"), "run", "--config", file], {
+      const daemon = startProc(process.execPath, [cli, "run", "--config", file], {
         env: unitEnv(),
         cwd: stateDir,
         ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}),
