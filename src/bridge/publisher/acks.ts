@@ -43,6 +43,16 @@ export function parsePubAck(m: Msg): PubAck {
   return { ok: true, stream: j.stream, seq: j.seq, duplicate: j.duplicate === true };
 }
 
+/** Ack timeouts: a loopback leaf answers in well under a millisecond; a silent one is dead or stopped. */
+export const LOOPBACK_ACK_TIMEOUT_MS = 2000;
+export const REMOTE_ACK_TIMEOUT_MS = 5000;
+
+/** True for `127.x.x.x`, `::1` and `localhost` (with or without a port). */
+export function isLoopback(hostPort: string): boolean {
+  const host = hostPort.replace(/^\[?([^\]]*?)\]?(:\d+)?$/, "$1");
+  return host === "localhost" || host === "::1" || /^127\./.test(host);
+}
+
 export interface AckHandlers {
   /** An answer for `e` (still registered: call `settle(e)` unless it is to be retried). */
   onAck(e: Entry, ack: PubAck): void;

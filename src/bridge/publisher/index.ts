@@ -18,10 +18,10 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Reading } from "../../drivers/types.js";
-import { Pump, type Counters } from "./pump.js";
+import { Pump } from "./pump.js";
 import { ReadingQueue } from "./queue.js";
 import { readingSubject } from "../subjects.js";
-import type { Entry, LossReport, PublisherOptions, PublisherStats, SensorLoss, StoredCallback, StoredResult } from "./types.js";
+import type { Counters, Entry, LossReport, PublisherOptions, PublisherStats, SensorLoss, StoredCallback, StoredResult } from "./types.js";
 
 export { deviceReadingsFilter, readingMsgId, readingSubject } from "../subjects.js";
 export { readingMessage, type ReadingMessage } from "./message.js";

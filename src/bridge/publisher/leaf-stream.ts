@@ -35,10 +35,10 @@ export class LeafStream {
 
   /**
    * Creates the stream (`sensors.>`, file storage, limits, discard old), or updates its limits to
-   * the configured ones. Throws EGW_STREAM with the fix when the stream exists but does not
+   * the configured ones; resolves with how many messages it holds. Throws EGW_STREAM with the fix when the stream exists but does not
    * capture `sensors.>`, or cannot be created.
    */
-  async ensure(): Promise<void> {
+  async ensure(): Promise<{ messages: number }> {
     const jsm = await this.manager();
     const want: Partial<StreamConfig> = {
       max_bytes: this.opts.maxBytes,
@@ -58,12 +58,14 @@ export class LeafStream {
         await jsm.streams.update(this.opts.stream, { ...c, ...want });
         this.opts.logger.info({ stream: this.opts.stream, ...want }, "updated leaf stream limits");
       }
+      return { messages: info.state.messages };
     } catch (err) {
       if (err instanceof GatewayError) throw err;
       if (!(err instanceof JetStreamApiError && err.status === 404)) {
         throw new GatewayError("EGW_STREAM", `cannot inspect stream ${this.opts.stream} on the local leaf: ${errorMessage(err)}`, { cause: err });
       }
       await this.add(jsm, want);
+      return { messages: 0 };
     }
   }
 

@@ -14,44 +14,10 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { backoff } from "../../drivers/util.js";
 import { errorMessage } from "../../errors.js";
-import type { Logger } from "../../logger.js";
-import type { SeqStore } from "../seq-store.js";
-import { AckTracker, type PubAck } from "./acks.js";
+import { AckTracker, isLoopback, LOOPBACK_ACK_TIMEOUT_MS, REMOTE_ACK_TIMEOUT_MS, type PubAck } from "./acks.js";
 import { LeafStream } from "./leaf-stream.js";
 import { wireMessage } from "./message.js";
-import type { ReadingQueue } from "./queue.js";
-import type { Entry, PublisherOptions, SensorLoss } from "./types.js";
-
-export interface Counters {
-  accepted: number;
-  published: number;
-  duplicates: number;
-  dropped: number;
-  rateLimited: number;
-  retries: number;
-  rejected: number;
-  collisions: number;
-}
-
-export interface PumpDeps {
-  opts: PublisherOptions;
-  queue: ReadingQueue;
-  seqs: SeqStore;
-  counters: Counters;
-  logger: Logger;
-  /** A reading of `sensor` was not stored (or needed a new seq), for the per-sensor counts. */
-  loss(sensor: string, kind: keyof SensorLoss): void;
-  /** Nothing queued, nothing in flight. */
-  idle(): void;
-}
-
-const LOOPBACK_ACK_TIMEOUT_MS = 2000;
-const REMOTE_ACK_TIMEOUT_MS = 5000;
-
-export function isLoopback(hostPort: string): boolean {
-  const host = hostPort.replace(/^\[?([^\]]*?)\]?(:\d+)?$/, "$1");
-  return host === "localhost" || host === "::1" || /^127\./.test(host);
-}
+import type { Entry, PumpDeps } from "./types.js";
 
 export class Pump {
   readonly acks: AckTracker;
@@ -59,6 +25,7 @@ export class Pump {
   private stream?: LeafStream;
   connected = false;
   streamReady = false;
+  private streamEmpty = false;
   private closed = false;
   private failures = 0;
   private backoffUntil = 0;
@@ -85,7 +52,9 @@ export class Pump {
     const loopback = isLoopback(nc.getServer());
     const ackTimeoutMs = o.ackTimeoutMs ?? (loopback ? LOOPBACK_ACK_TIMEOUT_MS : REMOTE_ACK_TIMEOUT_MS);
     this.acks.timeout = ackTimeoutMs;
-    this.stream = new LeafStream(nc, { deviceId: o.deviceId, stream: o.stream, maxBytes: o.maxBytes, maxAgeMs: o.maxAgeMs, duplicateWindowMs: o.duplicateWindowMs, timeoutMs: ackTimeoutMs, logger: this.d.logger });
+    // JetStream API calls (stream info, the seq floor) may take longer than a PubAck on a busy leaf.
+    const apiTimeoutMs = Math.max(ackTimeoutMs, REMOTE_ACK_TIMEOUT_MS);
+    this.stream = new LeafStream(nc, { deviceId: o.deviceId, stream: o.stream, maxBytes: o.maxBytes, maxAgeMs: o.maxAgeMs, duplicateWindowMs: o.duplicateWindowMs, timeoutMs: apiTimeoutMs, logger: this.d.logger });
     this.acks.attach(nc, o.inboxPrefix ?? (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? "_INBOX");
     this.connected = !nc.isClosed();
     this.streamReady = false;
@@ -106,6 +75,7 @@ export class Pump {
         if (!e) break;
         if (!e.wire) {
           const sensor = e.reading.sensor;
+          if (seqs.needsFloor(sensor) && this.streamEmpty) seqs.floor(sensor, undefined);
           if (seqs.needsFloor(sensor)) {
             queue.giveBack(e);
             this.needFloor = sensor;
@@ -277,7 +247,8 @@ export class Pump {
       }
       if (!this.streamReady) {
         try {
-          await this.stream!.ensure();
+          // An empty stream holds no seq to floor on: no lookup per sensor then.
+          this.streamEmpty = (await this.stream!.ensure()).messages === 0;
           this.streamReady = true;
         } catch (err) {
           this.fail(err, "leaf stream not ready; retrying");

@@ -6,6 +6,7 @@ import type { Reading } from "../../drivers/types.js";
 import type { Logger } from "../../logger.js";
 import type { SeqStore } from "../seq-store.js";
 import type { WireMessage } from "./message.js";
+import type { ReadingQueue } from "./queue.js";
 
 export interface PublisherOptions {
   deviceId: string;
@@ -111,3 +112,29 @@ export interface Entry {
   sentAt: number;
   onStored?: StoredCallback;
 }
+
+/** The publisher's counters (`PublisherStats` without the gauges). */
+export interface Counters {
+  accepted: number;
+  published: number;
+  duplicates: number;
+  dropped: number;
+  rateLimited: number;
+  retries: number;
+  rejected: number;
+  collisions: number;
+}
+
+/** What the pump works with. */
+export interface PumpDeps {
+  opts: PublisherOptions;
+  queue: ReadingQueue;
+  seqs: SeqStore;
+  counters: Counters;
+  logger: Logger;
+  /** A reading of `sensor` was not stored (or needed a new seq), for the per-sensor counts. */
+  loss(sensor: string, kind: keyof SensorLoss): void;
+  /** Nothing queued, nothing in flight. */
+  idle(): void;
+}
+
