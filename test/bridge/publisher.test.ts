@@ -232,9 +232,10 @@ describe("publisher › every loss leaves a trace, overload is fair (issue 18)",
     for (const s of ["quiet-1", "quiet-2", "quiet-3"]) expect(losses.get(s)).toBeUndefined();
   });
 
-  it("a per-sensor rate cap drops what is over it, counted per sensor; other sensors are untouched", async () => {
+  it("a per-sensor rate cap (setRateCap) drops what is over it, counted per sensor; other sensors are untouched", async () => {
     const server = await startJetStreamServer();
-    const p = await publisher({ maxRatePerSensor: 50 });
+    const p = await publisher();
+    p.setRateCap("flood", 50);
     const nc = await connectTo(server);
     p.attach(nc);
     const results: StoredResult[] = [];

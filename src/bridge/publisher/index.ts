@@ -38,6 +38,7 @@ export class Publisher implements AsyncDisposable {
   private lossSince = performance.now();
   private lossTimer?: NodeJS.Timeout;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly rateCaps = new Map<string, number>();
   private closed = false;
   private leftAtClose = 0;
   private idleWaiters: (() => void)[] = [];
@@ -63,6 +64,17 @@ export class Publisher implements AsyncDisposable {
 
   get stats(): PublisherStats {
     return { ...this.counters, queued: this.closed ? this.leftAtClose : this.queue.length, inFlight: this.pump.inFlight };
+  }
+
+  /**
+   * Caps what `sensor` may hand in per second (token bucket, burst = 1 s of it); `undefined`
+   * goes back to `maxRatePerSensor`. For push sources (GPIO inputs, MQTT topics) that a chatty
+   * device could flood; readings over the cap are counted as `rateLimited`.
+   */
+  setRateCap(sensor: string, perSecond: number | undefined): void {
+    if (perSecond === undefined) this.rateCaps.delete(sensor);
+    else this.rateCaps.set(sensor, perSecond);
+    this.buckets.delete(sensor);
   }
 
   /** Per sensor, what was not stored and why (cumulative; only sensors with a loss). */
@@ -104,7 +116,7 @@ export class Publisher implements AsyncDisposable {
       return;
     }
     this.counters.accepted++;
-    const cap = this.opts.maxRatePerSensor;
+    const cap = this.rateCaps.size > 0 ? (this.rateCaps.get(reading.sensor) ?? this.opts.maxRatePerSensor) : this.opts.maxRatePerSensor;
     if (cap !== undefined && !this.withinRate(reading.sensor, cap)) {
       this.counters.rateLimited++;
       this.loss(reading.sensor, "rateLimited");
