@@ -41,6 +41,8 @@ interface SensorSeq {
   reservedAt: number;
   /** True until the stream's last stored seq was taken into account (see `floor`). */
   needsFloor: boolean;
+  /** Asked for a seq in this process. */
+  active?: boolean;
 }
 
 /** The file: the first seq each sensor may use next, and (to report skips) what was issued. */
@@ -154,6 +156,7 @@ export class SeqStore {
    */
   next(sensor: string): number | undefined {
     const s = this.entry(sensor);
+    s.active = true;
     const seq = s.last + 1;
     if (s.reservedEnd - s.last < s.block >> 1) this.reserve();
     if (seq > s.durable) return undefined;
@@ -167,6 +170,7 @@ export class SeqStore {
    */
   skip(sensor: string): number {
     const s = this.entry(sensor);
+    s.active = true;
     return ++s.last;
   }
 
@@ -191,7 +195,8 @@ export class SeqStore {
     const t = this.now();
     const grants: SensorSeq[] = [];
     for (const s of this.sensors.values()) {
-      if (s.reservedEnd - s.last >= s.block) continue;
+      // Sensors of the file that this process has not used (removed, or not read yet) keep theirs.
+      if (!s.active || s.reservedEnd - s.last >= s.block) continue;
       const used = s.last - s.lastAtReserve;
       // About a minute of this sensor's readings per block, growing at most ×2 per write (a
       // backlog sent at once after a reconnect is not the sensor's rate), shrinking at once.

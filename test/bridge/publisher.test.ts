@@ -160,6 +160,22 @@ describe("publisher › seqs are never reused (issue 18 #1)", () => {
   });
 });
 
+describe("seq store › unclean stop", () => {
+  it("a store reopened without close() starts above every reserved seq and reports the skipped range", async () => {
+    const state = await tempDir();
+    const killed = await SeqStore.open(state, silentLogger());
+    expect(killed.next("x")).toBeUndefined();
+    await killed.reserved();
+    const used = [1, 2, 3, 4, 5].map(() => killed.next("x"));
+    expect(used).toEqual([1, 2, 3, 4, 5]);
+    // No close(): as if the process was killed -9 here.
+    const next = await SeqStore.open(state, silentLogger());
+    const first = next.next("x") ?? (await next.reserved(), next.next("x"));
+    expect(first).toBe(17);
+    expect(next.skipped.get("x")).toEqual([1, 16]);
+  });
+});
+
 describe("publisher › a leaf that dies (issue 18 #2)", () => {
   it("readings in flight when the leaf is killed -9 go out again first, in order, before newer ones", async () => {
     const server = await startJetStreamServer();
