@@ -4,6 +4,7 @@
  * with its own temporary store. Servers can be killed with -9 and restarted on the same store
  * and ports. `cleanupNats()` (or `stop()`) removes everything, also when a test failed.
  */
+import type { ChildProcess } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { renderLeafConfig } from "../../src/config/leaf-config.js";
 import { validateBootstrap } from "../../src/config/load.js";
@@ -26,7 +27,16 @@ export class NatsServer extends NatsServerProcess {
 
   override async stop(): Promise<void> {
     running.delete(this);
+    // A server a test left stopped (SIGSTOP) would ignore SIGTERM.
+    if (this.running) this.signal("SIGCONT");
     await super.stop();
+  }
+
+  /** Sends `signal` to the server process (SIGSTOP / SIGCONT: a leaf that hangs, then wakes up). */
+  signal(signal: NodeJS.Signals): void {
+    const child = (this as unknown as { child?: ChildProcess }).child;
+    if (!child?.pid) throw new Error(`nats-server ${this.name} is not running`);
+    process.kill(child.pid, signal);
   }
 
   /** A client connection to this server (no reconnects), closed by the caller. */
