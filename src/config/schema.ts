@@ -311,6 +311,9 @@ export const mqttSubscriptionSchema = z
     timePath: z.string().min(1).optional().describe("Dot path of the payload's own timestamp (ISO 8601 or epoch s/ms); else the receive time is used."),
     unit: z.string().min(1).optional().describe("SenML unit of the value, or of all `values`."),
     units: z.record(z.string(), z.string().min(1)).optional().describe("Per-name units for `values`."),
+    range: sensorCommon.range,
+    deadband: sensorCommon.deadband,
+    heartbeat: positiveDuration().optional().describe("Longest time between two published readings of one sensor id when nothing changes (with `deadband`). Default 60s."),
     qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe("Subscription QoS; 1 lets the broker hold messages while the gateway restarts."),
     maxSensors: z
       .number()
@@ -500,6 +503,9 @@ export const bootstrapSchema = z
         }),
       ])
       .prefault({}),
+    shutdownTimeout: positiveDuration()
+      .prefault("20s")
+      .describe("Upper bound of the whole shutdown (stop drivers → flush queued readings → drain NATS); keep it below systemd's TimeoutStopSec."),
     state: z.string().min(1).default("/var/lib/edge-gateway").describe("Directory for persisted seq numbers, counters and the config cache."),
     http: z
       .union([
