@@ -106,7 +106,7 @@ export class ConfigController {
   }
 
   private async remoteConfig(): Promise<RemoteConfig | undefined> {
-    await this.opts.leaf.settled();
+    await this.opts.leaf.settled(this.opts.signal);
     const nc = this.opts.leaf.connection;
     const rc = this.opts.config.remoteConfig;
     if (!nc || rc === false) return undefined;

@@ -59,9 +59,17 @@ export class LeafConnection {
     return this.connecting;
   }
 
-  /** Resolves once connected (or given up), at the latest at `deadline` (ms since epoch). */
-  async settled(deadline = Infinity): Promise<void> {
-    await withDeadline(this.connecting ?? Promise.resolve(), deadline);
+  /** Resolves once connected, or given up, or `signal` aborted. Never rejects. */
+  async settled(signal?: AbortSignal): Promise<void> {
+    if (!signal) return this.connecting;
+    if (signal.aborted) return;
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", (onAbort = () => resolve()), { once: true }));
+    try {
+      await Promise.race([this.connecting, aborted]);
+    } finally {
+      if (onAbort) signal.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Calls `fn` with the connection once it is made (at once if it already is). */
