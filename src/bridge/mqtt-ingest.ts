@@ -4,7 +4,7 @@
  * what it yields. Behaviour and rules: docs/mqtt.md.
  */
 import { connect, ErrorWithReasonCode, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
-import type { MqttConfig } from "../config/schema.js";
+import type { MqttConfig } from "./mqtt/schema.js";
 import type { DriverCounters, Reading } from "../drivers/types.js";
 import { countRejected, newCounters } from "../drivers/util.js";
 import { GatewayError, errorMessage } from "../errors.js";
