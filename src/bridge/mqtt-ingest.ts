@@ -1,4 +1,7 @@
 /**
+ * Over 300 lines on purpose: one closure owns the client's lifecycle, routing, back-pressure and
+ * reconnect state; split, that state would have to be shared across modules.
+ *
  * MQTT ingest: subscribes to a site's MQTT broker (Tasmota, zigbee2mqtt, …) and yields the
  * messages as {@link Reading}s, like a driver. Knows nothing about NATS: the daemon publishes
  * what it yields. Behaviour and rules: docs/mqtt.md.

@@ -10,8 +10,7 @@ import type { Reading } from "../drivers/types.js";
 import { ConfigError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { packageVersion } from "../version.js";
-import { startHttpEndpoint, type Health, type HttpEndpoint } from "./http.js";
-import { daemonMetrics } from "./metrics.js";
+import type { Health, HttpEndpoint } from "./http.js";
 import { SystemdSupervisor, type SdNotifier } from "./sd-notify.js";
 import { gatewayStatus } from "./status.js";
 import type { GatewayControl, GatewayView } from "./view.js";
@@ -113,7 +112,8 @@ export function controlHandlers(daemon: GatewayView, control: GatewayControl, op
 }
 
 export class Operations implements AsyncDisposable {
-  readonly metrics: Registry;
+  /** The daemon's Prometheus registry; prom-client and the HTTP server load only with `http:` configured. */
+  metrics?: Registry;
   readonly supervisor: SystemdSupervisor;
   http?: HttpEndpoint;
   control?: ControlService;
@@ -125,7 +125,6 @@ export class Operations implements AsyncDisposable {
     private readonly opts: OperationsOptions,
     private readonly logger: Logger,
   ) {
-    this.metrics = daemonMetrics(daemon);
     this.supervisor = new SystemdSupervisor({
       logger: logger.child({ part: "ops.systemd" }),
       env: opts.env,
@@ -150,6 +149,8 @@ export class Operations implements AsyncDisposable {
     const ops = new Operations(daemon, opts, logger);
     const http = daemon.config.http;
     if (http) {
+      const [{ startHttpEndpoint }, { daemonMetrics }] = await Promise.all([import("./http.js"), import("./metrics.js")]);
+      ops.metrics = daemonMetrics(daemon);
       ops.http = await startHttpEndpoint({ listen: http.listen, health: () => daemonHealth(daemon), metrics: ops.metrics, logger: rootLogger.child({ part: "ops.http" }) });
     }
     control.onConnected((nc) => {
