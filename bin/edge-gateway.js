@@ -8,6 +8,12 @@ if (!existsSync(fileURLToPath(entry))) {
   console.error("edge-gateway: dist/ is missing. Run `npm ci` (or `npm run build`) in the checkout first.");
   process.exit(2);
 }
+// `run`: SIGTERM/SIGINT handlers first, before the CLI's modules load (which takes a while on
+// a Pi), so a stop during startup is a clean exit 0, not a kill by the signal.
+if (process.argv[2] === "run") {
+  const { installStopSignals } = await import(new URL("../dist/cli/signals.js", import.meta.url).href);
+  installStopSignals();
+}
 const { main } = await import(entry.href);
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

@@ -1,18 +1,21 @@
 /**
+ * Over 300 lines on purpose: one closure owns the client's lifecycle, routing, back-pressure and
+ * reconnect state; split, that state would have to be shared across modules.
+ *
  * MQTT ingest: subscribes to a site's MQTT broker (Tasmota, zigbee2mqtt, …) and yields the
  * messages as {@link Reading}s, like a driver. Knows nothing about NATS: the daemon publishes
  * what it yields. Behaviour and rules: docs/mqtt.md.
  */
 import { connect, ErrorWithReasonCode, type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
-import type { MqttConfig } from "../config/schema.js";
+import type { MqttConfig } from "./mqtt/schema.js";
 import type { DriverCounters, Reading } from "../drivers/types.js";
 import { countRejected, newCounters } from "../drivers/util.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import { decodeMessage, Payload } from "./mqtt/decode.js";
 import { matchTopic } from "./mqtt/topic.js";
-import type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason } from "./mqtt/types.js";
+import type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
-export type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason } from "./mqtt/types.js";
+export type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
 /** Readings buffered between the broker and the consumer before we stop acknowledging messages. */
 const QUEUE_LIMIT = 1000;
@@ -102,8 +105,8 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     }
   };
 
-  /** Routes one message to its subscriptions; returns the readings. Never throws. */
-  const route = (packet: IPublishPacket): Reading[] => {
+  /** Routes one message to its subscriptions; returns the readings with their subscription. Never throws. */
+  const route = (packet: IPublishPacket): TaggedReading[] => {
     const receivedAt = now();
     const topic = packet.topic;
     const payload = new Payload(Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
@@ -111,7 +114,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     // older config are harmless because the topic must still match the filter.
     const ids = packet.properties?.subscriptionIdentifier;
     const idSet = ids === undefined ? undefined : new Set(Array.isArray(ids) ? ids : [ids]);
-    const out: Reading[] = [];
+    const out: TaggedReading[] = [];
     let matched = false;
     for (const f of filters) {
       if (idSet && !idSet.has(f.identifier)) continue;
@@ -147,7 +150,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
           countRejected(c, "bad-time");
           logRejected(i, "bad-time", topic, payload);
         }
-        out.push(d.reading);
+        out.push({ subscription: i, reading: d.reading });
       }
     }
     if (!matched) {
@@ -159,9 +162,9 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     return out;
   };
 
-  async function* run(signal: AbortSignal, onClient: (end: () => Promise<void>) => void): AsyncGenerator<Reading> {
+  async function* run(signal: AbortSignal, onClient: (end: () => Promise<void>) => void): AsyncGenerator<TaggedReading> {
     if (signal.aborted) return;
-    const queue: Reading[] = [];
+    const queue: TaggedReading[] = [];
     const held: { packet: IPublishPacket; done: () => void }[] = [];
     let wake: (() => void) | undefined;
     const notify = () => {
@@ -317,6 +320,14 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     clientId,
     counters,
     start(signal: AbortSignal): AsyncIterable<Reading> {
+      const tagged = this.startTagged(signal);
+      return {
+        async *[Symbol.asyncIterator]() {
+          for await (const t of tagged) yield t.reading;
+        },
+      };
+    },
+    startTagged(signal: AbortSignal): AsyncIterable<TaggedReading> {
       if (current) throw new GatewayError("EGW_MQTT", "MQTT ingest already started; close() it before starting again");
       if (closed.signal.aborted) closed = new AbortController();
       const stop = AbortSignal.any([signal, closed.signal]);

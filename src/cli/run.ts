@@ -2,17 +2,21 @@ import { loadBootstrap } from "../config/load.js";
 import { Daemon } from "../daemon/daemon.js";
 import { createLogger } from "../logger.js";
 import { EXIT, parse, reportError, required, type Command } from "./command.js";
+import { installStopSignals } from "./signals.js";
 
 const usage = `Usage: edge-gateway run --config FILE
 
 Runs the gateway daemon: reads the sensors in FILE (and the remote config), publishes every
 reading to sensors.<type>.<region>.<deviceId>.<sensorId> through the local leaf's JetStream. Logs JSON lines on
-stdout. SIGTERM or SIGINT: stop drivers, flush queued readings, drain NATS, exit 0.`;
+stdout. SIGTERM or SIGINT (also during startup): stop drivers, flush queued readings, drain
+NATS, exit 0, all within shutdownTimeout (default 20s). A second signal exits at once (2).`;
 
 export const run: Command = {
   summary: "run the gateway daemon",
   usage,
   async run(argv, io) {
+    // Normally already installed by bin/edge-gateway.js before any module was loaded.
+    const stop = installStopSignals();
     let daemon: Daemon | undefined;
     try {
       const { values } = parse(argv, { config: { type: "string", short: "c" } });
@@ -23,22 +27,20 @@ export const run: Command = {
       const configFile = required(values.config, "--config");
       const config = await loadBootstrap(configFile);
       const logger = createLogger(config.log.level);
-      daemon = await Daemon.start({ config, logger, operations: { configFile } });
-      const d = daemon;
-      const stopped = new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (sig: NodeJS.Signals) => {
-          if (++signals > 1) {
-            logger.warn({ signal: sig }, "second signal: exiting now");
-            process.exit(EXIT.unreachable);
-          }
-          logger.info({ signal: sig }, "shutting down");
-          void d.stop().then(resolve);
-        };
-        process.on("SIGTERM", onSignal);
-        process.on("SIGINT", onSignal);
+      stop.onRepeat((sig) => {
+        logger.warn({ signal: sig }, "second signal: exiting now");
+        logger.flush();
+        process.exit(EXIT.unreachable);
       });
-      await stopped;
+      if (stop.signal.aborted) {
+        logger.info({ signal: stop.signal.reason }, "stop requested during startup: not starting");
+        logger.flush();
+        return EXIT.ok;
+      }
+      daemon = await Daemon.start({ config, logger, operations: { configFile } });
+      if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
+      logger.info({ signal: stop.signal.reason }, "shutting down");
+      await daemon.stop();
       logger.flush();
       return EXIT.ok;
     } catch (err) {

@@ -8,12 +8,12 @@
  * The last applied document is kept as a cache file (last-known-good) for boots where the
  * leaf cannot be read at all.
  */
-import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile, rm } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
 import { CONFIG_MAX_VALUE_SIZE, deviceKey } from "../bridge/remote-config-bucket.js";
-import { backoff, delay } from "../drivers/util.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
+import { backoff, delay } from "../util/backoff.js";
 import { errorMessage, type ConfigProblem } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { validateDocument } from "./load.js";
@@ -187,26 +187,12 @@ export type CachedConfig =
   | { ok: false; reason: string };
 
 /**
- * Writes the cache atomically: a temp file in the same directory, fsync, rename over the old
- * one. A crash leaves either the old or the new file, never a torn one.
+ * Writes the cache atomically and durably ({@link writeFileAtomic}, directory fsynced too):
+ * a crash leaves either the old or the new file, never a torn one.
  */
 export async function writeConfigCache(file: string, revision: number, document: Record<string, unknown>): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
   const body: ConfigCacheFile = { revision, savedAt: new Date().toISOString(), document };
-  const fh = await open(tmp, "w", 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(body, null, 2) + "\n");
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+  await writeFileAtomic(file, JSON.stringify(body, null, 2) + "\n", { mode: 0o600 });
 }
 
 /** Removes the cache (the remote document was deleted). Never throws for a missing file. */

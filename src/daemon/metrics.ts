@@ -5,7 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import { packageVersion } from "../version.js";
-import type { Daemon } from "./daemon.js";
+import type { GatewayView } from "./view.js";
 import { configRevisionOf } from "./status.js";
 
 const PREFIX = "edge_gateway_";
@@ -41,11 +41,11 @@ function gauge<L extends string>(registry: Registry, name: string, help: string,
 }
 
 /** Builds the daemon's registry (metric names in docs/operations.md). */
-export function daemonMetrics(daemon: Daemon, opts: { processMetrics?: boolean } = {}): Registry {
+export function daemonMetrics(daemon: GatewayView, opts: { processMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
   const device = daemon.config.device.id;
   registry.setDefaultLabels({ device });
-  const sensors = () => daemon.sensors().map((r) => r.state);
+  const sensors = () => daemon.sensors().flatMap((r) => r.rows());
   const one = (v: number): [Record<string, string>, number][] => [[{}, v]];
 
   gauge(registry, "info", "Always 1; the version in a label.", ["version"], () => [[{ version: packageVersion() }, 1]]);
@@ -59,6 +59,23 @@ export function daemonMetrics(daemon: Daemon, opts: { processMetrics?: boolean }
   mirroredCounter(registry, "driver_errors_total", "Driver errors (open failures, I/O errors, crashes).", ["sensor"], () => sensors().map((s) => [{ sensor: s.id }, s.counters.errors]));
   mirroredCounter(registry, "driver_reopens_total", "Times a driver reopened its device.", ["sensor"], () => sensors().map((s) => [{ sensor: s.id }, s.counters.reopens]));
   gauge(registry, "driver_up", "1 when the sensor's driver is healthy, 0 while it reports an error.", ["sensor"], () => sensors().map((s) => [{ sensor: s.id }, s.health.state === "ok" ? 1 : 0]));
+
+  const mqttSubs = () => {
+    const m = daemon.mqttIngest;
+    return m ? m.subscriptions.map((s, i) => ({ topic: s.topic, c: m.counters.subscriptions[i] })) : [];
+  };
+  mirroredCounter(registry, "mqtt_messages_total", "MQTT messages routed to a subscription.", ["topic"], () => mqttSubs().map((s) => [{ topic: s.topic }, s.c?.read ?? 0]));
+  mirroredCounter(registry, "mqtt_rejected_total", "MQTT messages a subscription skipped, by reason (not-json, missing-path, …).", ["topic", "reason"], () =>
+    mqttSubs().flatMap((s) => Object.entries(s.c?.rejected ?? {}).map(([reason, n]): [Record<string, string>, number] => [{ topic: s.topic, reason }, n])),
+  );
+  mirroredCounter(registry, "mqtt_unmatched_total", "MQTT messages no subscription matches.", [], () => {
+    const m = daemon.mqttIngest;
+    return m ? one(m.counters.unmatched) : [];
+  });
+  mirroredCounter(registry, "mqtt_connects_total", "Connections to the MQTT broker (the first and every reconnect).", [], () => {
+    const m = daemon.mqttIngest;
+    return m ? one(m.counters.connects) : [];
+  });
 
   const pub = () => daemon.publisher.stats;
   mirroredCounter(registry, "publisher_accepted_total", "Readings accepted by the publisher.", [], () => one(pub().accepted));

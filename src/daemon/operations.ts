@@ -10,11 +10,10 @@ import type { Reading } from "../drivers/types.js";
 import { ConfigError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { packageVersion } from "../version.js";
-import type { Daemon } from "./daemon.js";
-import { startHttpEndpoint, type Health, type HttpEndpoint } from "./http.js";
-import { daemonMetrics } from "./metrics.js";
+import type { Health, HttpEndpoint } from "./http.js";
 import { SystemdSupervisor, type SdNotifier } from "./sd-notify.js";
 import { gatewayStatus } from "./status.js";
+import type { GatewayControl, GatewayView } from "./view.js";
 
 export interface OperationsOptions {
   /** The bootstrap file, re-read by `reload` when the daemon has no reload of its own. */
@@ -30,7 +29,7 @@ export interface OperationsOptions {
 }
 
 /** Why the publisher is not accepting readings for the leaf, or ok. */
-export function daemonHealth(daemon: Daemon): Health {
+export function daemonHealth(daemon: GatewayView): Health {
   const p = daemon.publisher;
   const s = p.stats;
   const queued = s.queued + s.inFlight;
@@ -48,29 +47,32 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** The control endpoints, implemented on a daemon. */
-export function controlHandlers(daemon: Daemon, opts: OperationsOptions, logger: Logger): ControlHandlers {
+export function controlHandlers(daemon: GatewayView, control: GatewayControl, opts: OperationsOptions, logger: Logger): ControlHandlers {
   return {
     status: () => gatewayStatus(daemon),
 
     async read(sensor) {
       const runners = daemon.sensors();
-      const runner = runners.find((r) => r.state.id === sensor);
+      // An entry by its id, or the entry that produced this id (MQTT wildcards, ds18b20 `auto`).
+      const runner = runners.find((r) => r.id === sensor) ?? runners.find((r) => r.lastReadingOf(sensor) !== undefined);
       if (!runner) {
-        throw new ControlRequestError(404, `unknown sensor ${JSON.stringify(sensor)}: this device has ${runners.map((r) => r.state.id).join(", ") || "no sensors"}`);
+        const known = runners.flatMap((r) => r.rows().map((s) => s.id));
+        throw new ControlRequestError(404, `unknown sensor ${JSON.stringify(sensor)}: this device has ${known.join(", ") || "no sensors"}`);
       }
       let pollError: string | undefined;
       try {
         const fresh = await withTimeout(runner.poll(), opts.pollTimeoutMs ?? 5000, `polling ${sensor}`);
         const reading = fresh?.find((r: Reading) => r.sensor === sensor) ?? fresh?.[0];
-        if (reading) return { sensor, fresh: true, reading };
+        if (reading) return { sensor, fresh: true, reading, ageMs: Math.max(0, Date.now() - reading.ts) };
       } catch (err) {
         pollError = errorMessage(err);
       }
-      const last = runner.state.lastReading;
+      const last = runner.lastReadingOf(sensor) ?? (runner.id === sensor ? runner.state.lastReading : undefined);
       if (!last) {
-        throw new ControlRequestError(503, `sensor ${sensor} has no reading yet${pollError ? ` (poll failed: ${pollError})` : ""}${runner.state.health.state === "error" ? `; driver error: ${runner.state.health.error.message}` : ""}`);
+        const health = runner.state.health;
+        throw new ControlRequestError(503, `sensor ${sensor} has no reading yet${pollError ? ` (poll failed: ${pollError})` : ""}${health.state === "error" ? `; driver error: ${health.error.message}` : ""}`);
       }
-      return { sensor, fresh: false, reading: last, ...(pollError ? { pollError } : {}) };
+      return { sensor, fresh: false, reading: last, ageMs: Math.max(0, Date.now() - last.ts), ...(pollError ? { pollError } : {}) };
     },
 
     async output(id, value) {
@@ -87,7 +89,7 @@ export function controlHandlers(daemon: Daemon, opts: OperationsOptions, logger:
 
     async reload() {
       // Remote config on: re-apply the leaf mirror's document. Off: re-read the bootstrap file.
-      const result = await daemon.reload();
+      const result = await control.reload();
       if (result !== undefined) return result;
       if (!opts.configFile) throw new ControlRequestError(501, "reload is not available: the daemon was started without a config file");
       let cfg;
@@ -95,22 +97,23 @@ export function controlHandlers(daemon: Daemon, opts: OperationsOptions, logger:
         cfg = await loadBootstrap(opts.configFile);
       } catch (err) {
         const errors = err instanceof ConfigError ? err.problems : [{ path: "", message: errorMessage(err) }];
-        daemon.emitEvent("config", { status: "rejected", source: opts.configFile, revision: null, errors });
+        control.emitEvent("config", { status: "rejected", source: opts.configFile, revision: null, errors });
         throw new ControlRequestError(409, `${opts.configFile} is invalid; the previous config keeps running: ${errorMessage(err)}`, { errors });
       }
       if (cfg.device.id !== daemon.config.device.id) {
         throw new ControlRequestError(409, `${opts.configFile} now names device ${cfg.device.id}: a new device id needs a restart`);
       }
       const { sensors, outputs, mqtt, log } = cfg;
-      const changes = await daemon.applyConfig({ source: "bootstrap", document: { sensors, outputs, mqtt, log }, input: { log } });
-      daemon.emitEvent("config", { status: "applied", source: opts.configFile, revision: null, ...changes });
+      const changes = await control.applyConfig({ source: "bootstrap", document: { sensors, outputs, mqtt, log }, input: { log } });
+      control.emitEvent("config", { status: "applied", source: opts.configFile, revision: null, ...changes });
       return { status: "applied", source: opts.configFile, ...changes };
     },
   };
 }
 
 export class Operations implements AsyncDisposable {
-  readonly metrics: Registry;
+  /** The daemon's Prometheus registry; prom-client and the HTTP server load only with `http:` configured. */
+  metrics?: Registry;
   readonly supervisor: SystemdSupervisor;
   http?: HttpEndpoint;
   control?: ControlService;
@@ -118,11 +121,10 @@ export class Operations implements AsyncDisposable {
   private closed = false;
 
   private constructor(
-    private readonly daemon: Daemon,
+    daemon: GatewayView,
     private readonly opts: OperationsOptions,
     private readonly logger: Logger,
   ) {
-    this.metrics = daemonMetrics(daemon);
     this.supervisor = new SystemdSupervisor({
       logger: logger.child({ part: "ops.systemd" }),
       env: opts.env,
@@ -141,17 +143,19 @@ export class Operations implements AsyncDisposable {
    * the leaf connection comes up, and tells systemd READY=1. Never rejects for an operational
    * problem (port in use, no systemd-notify): those are logged.
    */
-  static async start(daemon: Daemon, opts: OperationsOptions, rootLogger: Logger): Promise<Operations> {
+  static async start(daemon: GatewayView, control: GatewayControl, opts: OperationsOptions, rootLogger: Logger): Promise<Operations> {
     // Children of the root logger, each with one `part` (a child of a child would repeat the key).
     const logger = rootLogger.child({ part: "ops" });
     const ops = new Operations(daemon, opts, logger);
     const http = daemon.config.http;
     if (http) {
+      const [{ startHttpEndpoint }, { daemonMetrics }] = await Promise.all([import("./http.js"), import("./metrics.js")]);
+      ops.metrics = daemonMetrics(daemon);
       ops.http = await startHttpEndpoint({ listen: http.listen, health: () => daemonHealth(daemon), metrics: ops.metrics, logger: rootLogger.child({ part: "ops.http" }) });
     }
-    daemon.onConnected((nc) => {
+    control.onConnected((nc) => {
       if (ops.closed) return;
-      const handlers = controlHandlers(daemon, opts, rootLogger.child({ part: "ops.control" }));
+      const handlers = controlHandlers(daemon, control, opts, rootLogger.child({ part: "ops.control" }));
       ops.controlStarting = startControlService(nc, {
         deviceId: daemon.config.device.id,
         region: daemon.config.device.region,

@@ -1,24 +1,23 @@
 /**
- * Runs one driver: iterates its readings, applies the sensor's `range`, `deadband` and
- * `heartbeat`, and hands what passes to `emit`. A driver that throws is restarted with backoff;
- * nothing a driver does can crash the daemon.
+ * Runs one source of readings (a driver, or one MQTT subscription): iterates its readings,
+ * applies the entry's `range`, `deadband` and `heartbeat`, keeps per-sensor state for `status`,
+ * `/metrics` and `read`, and hands what passes to `emit`. A driver that throws is restarted with
+ * backoff; nothing a driver does can crash the daemon.
  */
 import type { SensorConfig } from "../config/schema.js";
-import { backoff, delay, newCounters } from "../drivers/util.js";
+import { backoff, delay } from "../util/backoff.js";
+import { newCounters } from "../drivers/util.js";
 import type { Driver, DriverCounters, DriverHealth, Reading } from "../drivers/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { SensorState, SensorView } from "./view.js";
 
-export interface SensorState {
-  id: string;
+export type { SensorState } from "./view.js";
+
+/** What the runner needs of an entry: its identity and its filter settings. */
+export interface RunnerSpec extends Pick<SensorConfig, "id" | "type" | "range" | "deadband" | "heartbeat"> {
+  /** Driver name (`mqtt` for an MQTT subscription). */
   driver: string;
-  counters: DriverCounters;
-  /** Readings passed on to the publisher. */
-  published: number;
-  /** Readings held back by the deadband. */
-  suppressed: number;
-  lastReading?: Reading;
-  health: DriverHealth;
 }
 
 /** Decides which readings to publish: deadband with heartbeat, range → quality `uncertain`. */
@@ -59,28 +58,59 @@ function moved(a: Reading, b: Reading, deadband: number): boolean {
   return false;
 }
 
-export interface SensorRunnerOptions {
-  sensor: SensorConfig;
+export interface SensorRunnerOptions<C extends RunnerSpec = SensorConfig> {
+  sensor: C;
   /** Builds the driver; called again after a driver crash. */
   create: (counters: DriverCounters, report: (h: DriverHealth) => void) => Driver;
   emit: (r: Reading) => void;
   logger: Logger;
   /** Called when the driver's health changes (for events and status). */
   onHealth?: (sensorId: string, health: DriverHealth) => void;
+  /**
+   * One status row per sensor id the source produces (MQTT wildcard subscriptions), instead of
+   * one row for the entry. Default false.
+   */
+  rowPerSensor?: boolean;
+  /** Driver counters to update (e.g. shared with the MQTT ingest); fresh ones by default. */
+  counters?: DriverCounters;
 }
 
-export class SensorRunner {
+export class SensorRunner<C extends RunnerSpec = SensorConfig> implements SensorView {
   readonly state: SensorState;
-  readonly config: SensorConfig;
+  readonly config: C;
   private readonly abort = new AbortController();
   private driver?: Driver;
   private done?: Promise<void>;
-  private readonly opts: SensorRunnerOptions;
+  private readonly opts: SensorRunnerOptions<C>;
+  /** Per produced sensor id (only with `rowPerSensor`). */
+  private readonly perSensor = new Map<string, SensorState>();
+  private readonly last = new Map<string, Reading>();
 
-  constructor(opts: SensorRunnerOptions) {
+  constructor(opts: SensorRunnerOptions<C>) {
     this.opts = opts;
     this.config = opts.sensor;
-    this.state = { id: opts.sensor.id, driver: opts.sensor.driver, counters: newCounters(), published: 0, suppressed: 0, health: { state: "ok" } };
+    const s = opts.sensor;
+    this.state = { id: s.id, driver: s.driver, type: s.type, counters: opts.counters ?? newCounters(), published: 0, suppressed: 0, health: { state: "ok" } };
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  /** Status rows: the entry, or one per produced sensor id (see `rowPerSensor`). */
+  rows(): SensorState[] {
+    if (!this.opts.rowPerSensor) return [this.state];
+    return [...this.perSensor.values()].map((row) => ({ ...row, health: this.state.health }));
+  }
+
+  /** The last reading (after range, before deadband) of `sensorId`, if this entry produced one. */
+  lastReadingOf(sensorId: string): Reading | undefined {
+    return this.last.get(sensorId);
+  }
+
+  /** Sensor ids this entry produced so far. */
+  sensorIds(): string[] {
+    return [...this.last.keys()];
   }
 
   start(parent: AbortSignal): void {
@@ -110,6 +140,19 @@ export class SensorRunner {
     if (h.state !== was || h.state === "error") this.opts.onHealth?.(this.config.id, h);
   };
 
+  private rowOf(r: Reading): SensorState | undefined {
+    if (!this.opts.rowPerSensor) return undefined;
+    let row = this.perSensor.get(r.sensor);
+    if (!row) {
+      // Messages a subscription skipped cannot be told apart by sensor id: those stay in the
+      // source's own counters (MQTT: `mqtt_*` metrics); a row counts its own readings.
+      row = { id: r.sensor, driver: this.state.driver, type: r.type, counters: newCounters(), published: 0, suppressed: 0, health: this.state.health };
+      this.perSensor.set(r.sensor, row);
+    }
+    row.counters.read++;
+    return row;
+  }
+
   private async loop(): Promise<void> {
     const filter = new ReadingFilter(this.config);
     let attempt = 0;
@@ -121,12 +164,17 @@ export class SensorRunner {
           // A reading after an error means the driver works again (not every driver says so).
           if (this.state.health.state === "error") this.report({ state: "ok" });
           const out = filter.apply(r);
+          const row = this.rowOf(r);
           this.state.lastReading = out ?? r;
+          this.last.set(r.sensor, out ?? r);
+          if (row) row.lastReading = out ?? r;
           if (!out) {
             this.state.suppressed++;
+            if (row) row.suppressed++;
             continue;
           }
           this.state.published++;
+          if (row) row.published++;
           this.opts.emit(out);
         }
       } catch (err) {

@@ -6,7 +6,7 @@ import type { PublisherStats } from "../bridge/publisher.js";
 import type { OutputStatus } from "../drivers/gpio/index.js";
 import type { DriverCounters, Reading } from "../drivers/types.js";
 import { packageVersion } from "../version.js";
-import type { Daemon } from "./daemon.js";
+import type { GatewayView, MqttView } from "./view.js";
 
 export interface SensorStatus {
   id: string;
@@ -40,16 +40,19 @@ export interface GatewayStatus {
   publisher: PublisherStats & { healthy: boolean; leafConnected: boolean };
   sensors: SensorStatus[];
   outputs: OutputStatus[];
+  /** MQTT ingest: broker, client id and counters; null when `mqtt:` is not configured. */
+  mqtt: (Omit<MqttView, "counters"> & { connects: number; unmatched: number }) | null;
 }
 
-/** The remote-config revision, when the daemon has remote config (optional until it does). */
-export function configRevisionOf(daemon: Daemon): number | null {
-  const rev = (daemon as unknown as { configRevision?: number | null }).configRevision;
+/** The remote-config revision; null when the config is the bootstrap file's. */
+export function configRevisionOf(daemon: GatewayView): number | null {
+  const rev = daemon.configRevision;
   return typeof rev === "number" ? rev : null;
 }
 
 /** A snapshot of the daemon's state. Pure read, never throws. */
-export function gatewayStatus(daemon: Daemon): GatewayStatus {
+export function gatewayStatus(daemon: GatewayView): GatewayStatus {
+  const mqtt = daemon.mqttIngest;
   const link = daemon.link;
   const p = daemon.publisher;
   return {
@@ -63,21 +66,24 @@ export function gatewayStatus(daemon: Daemon): GatewayStatus {
     buffer: { ...link.buffer },
     hubLag: link.hubLag ?? null,
     publisher: { ...p.stats, healthy: p.healthy, leafConnected: p.leafConnected },
-    sensors: daemon.sensors().map((r) => {
-      const s = r.state;
-      const h = s.health;
-      return {
-        id: s.id,
-        driver: s.driver,
-        type: r.config.type,
-        health: h.state,
-        ...(h.state === "error" ? { error: h.error.message, ...((h.error as { code?: string }).code ? { code: (h.error as { code?: string }).code } : {}) } : {}),
-        published: s.published,
-        suppressed: s.suppressed,
-        counters: { ...s.counters, rejected: { ...s.counters.rejected } },
-        ...(s.lastReading ? { lastReading: s.lastReading } : {}),
-      };
-    }),
+    sensors: daemon.sensors().flatMap((r) =>
+      r.rows().map((s): SensorStatus => {
+        const h = s.health;
+        const code = h.state === "error" ? (h.error as { code?: string }).code : undefined;
+        return {
+          id: s.id,
+          driver: s.driver,
+          type: s.type,
+          health: h.state,
+          ...(h.state === "error" ? { error: h.error.message, ...(code ? { code } : {}) } : {}),
+          published: s.published,
+          suppressed: s.suppressed,
+          counters: { ...s.counters, rejected: { ...s.counters.rejected } },
+          ...(s.lastReading ? { lastReading: s.lastReading } : {}),
+        };
+      }),
+    ),
     outputs: daemon.outputs?.list() ?? [],
+    mqtt: mqtt ? { url: mqtt.url, clientId: mqtt.clientId, subscriptions: mqtt.subscriptions, connects: mqtt.counters.connects, unmatched: mqtt.counters.unmatched } : null,
   };
 }

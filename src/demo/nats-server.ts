@@ -122,6 +122,16 @@ export class NatsServerProcess {
     await this.exit;
   }
 
+  /** SIGSTOP: the process keeps its sockets open but answers nothing (a hung leaf). */
+  pause(): void {
+    this.child?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after {@link pause}. */
+  resume(): void {
+    this.child?.kill("SIGCONT");
+  }
+
   /** Starts again on the same ports and store (killing it first if it runs). */
   async restart(): Promise<void> {
     await this.kill9();
@@ -132,6 +142,7 @@ export class NatsServerProcess {
   async stop(): Promise<void> {
     if (this.running) {
       this.child!.kill("SIGTERM");
+      this.child!.kill("SIGCONT"); // a paused server handles the SIGTERM only once continued
       const t = setTimeout(() => this.child?.kill("SIGKILL"), 5000);
       await this.exit;
       clearTimeout(t);

@@ -1,12 +1,25 @@
-import type { SensorOf } from "../config/schema.js";
+import { z } from "zod";
+import { positiveDuration, sensorCommon } from "../config/primitives.js";
 import type { Driver, DriverContext, Reading } from "./types.js";
 import { ticker } from "./util.js";
+
+/** Options of the simulated driver. */
+export const simulatedSensor = z.strictObject({
+  ...sensorCommon,
+  driver: z.literal("simulated"),
+  waveform: z.enum(["sine", "random-walk", "constant"]).default("sine").describe("Shape of the simulated signal."),
+  min: z.number().default(0).describe("Lowest simulated value."),
+  max: z.number().default(100).describe("Highest simulated value."),
+  period: positiveDuration().prefault("60s").describe("Period of the sine wave."),
+});
+
+export type SimulatedSensor = z.output<typeof simulatedSensor>;
 
 /**
  * Simulated sensor: a sine, random walk or constant between `min` and `max`, sampled every
  * `interval`. Used by the demo, the tests and the benchmark; no hardware.
  */
-export function createSimulated(config: SensorOf<"simulated">, ctx: DriverContext): Driver {
+export function createSimulated(config: SimulatedSensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const { min, max } = config;
   let walk = (min + max) / 2;

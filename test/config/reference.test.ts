@@ -1,11 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { renderConfigReference } from "../../src/config/reference.js";
+import { DRIVER_NAMES } from "../../src/drivers/registry.js";
 
 describe("config › reference", () => {
   it("docs/configuration.md is generated from the current schema (run `npm run docs:config`)", () => {
     const committed = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
     expect(committed).toBe(renderConfigReference());
+  });
+
+  it("the committed docs/configuration.md lists every registered driver", () => {
+    const committed = readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+    expect(DRIVER_NAMES.length).toBeGreaterThanOrEqual(8);
+    for (const d of DRIVER_NAMES) expect(committed).toContain(`### \`driver: ${d}\``);
   });
 
   it("documents every driver and the contract's defaults", () => {

@@ -1,5 +1,8 @@
 // Same as bin/edge-gateway.js, but on the TypeScript sources (for tests).
-import { main } from "../../src/cli/main.js";
+import { installStopSignals } from "../../src/cli/signals.js";
+
+if (process.argv[2] === "run") installStopSignals();
+const { main } = await import("../../src/cli/main.js");
 
 const code = await main(process.argv.slice(2));
 process.exitCode = code;

@@ -1,7 +1,7 @@
 /**
  * Turns one MQTT message into a Reading for one subscription. Pure: no I/O, no counters.
  */
-import type { MqttSubscription } from "../../config/schema.js";
+import type { MqttSubscription } from "./schema.js";
 import type { Reading } from "../../drivers/types.js";
 import { getPath, MISSING, parseTime, toNumber } from "./payload.js";
 import { renderId } from "./topic.js";

@@ -12,7 +12,8 @@
  *   character; non-ASCII letters too). Distinct topics can thus map to the same id
  *   (`a.b` and `a b` → `a_b`). A rendered id that is empty is rejected (`invalid-id`).
  */
-import { ID_PLACEHOLDER, SUBJECT_TOKEN } from "../../config/schema.js";
+import { SUBJECT_TOKEN } from "../../config/primitives.js";
+import { ID_PLACEHOLDER } from "./schema.js";
 
 /** The wildcard captures of `topic` under `filter`, or undefined if it does not match. */
 export function matchTopic(filter: string, topic: string): string[] | undefined {

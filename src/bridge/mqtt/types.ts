@@ -5,7 +5,7 @@
  * yields and publishes that. It knows nothing about NATS.
  */
 import type { Logger } from "pino";
-import type { Driver, DriverCounters, DriverHealth } from "../../drivers/types.js";
+import type { Driver, DriverCounters, DriverHealth, Reading } from "../../drivers/types.js";
 
 /**
  * Why a message was skipped, the keys of a subscription's `counters.rejected`:
@@ -31,6 +31,12 @@ export type MqttRejectReason =
   | "too-many-sensors"
   | "retained"
   | "bad-time";
+
+/** A reading and the subscription (index into `config.subscriptions`) it came from. */
+export interface TaggedReading {
+  subscription: number;
+  reading: Reading;
+}
 
 /** Counters of one ingest instance; the status endpoint and metrics expose them. */
 export interface MqttIngestCounters {
@@ -67,6 +73,11 @@ export interface MqttIngestContext {
  * same client id and resumes the broker session.
  */
 export interface MqttIngest extends Driver {
+  /**
+   * Like `start`, with the index (in `config.subscriptions`) of the subscription each reading
+   * came from: the daemon runs every subscription as a sensor entry of its own.
+   */
+  startTagged(signal: AbortSignal): AsyncIterable<TaggedReading>;
   readonly counters: MqttIngestCounters;
   /** Client id used with the broker. */
   readonly clientId: string;

@@ -1,6 +1,6 @@
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
-import type { SensorOf } from "../../config/schema.js";
+import type { GpioCounterSensor } from "./schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { countRejected, ticker } from "../util.js";
@@ -43,7 +43,7 @@ export function counterStatePath(stateDir: string, sensorId: string): string {
  *   (`.corrupt-<ts>`) and counting restarts from 0 with an error logged.
  * - GPIO failures are reported and retried like `gpio-input`; no readings while the pin is not open.
  */
-export function createGpioCounter(config: SensorOf<"gpio-counter">, ctx: DriverContext): Driver {
+export function createGpioCounter(config: GpioCounterSensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const file = counterStatePath(ctx.stateDir, config.id);
   const unit = config.unit ?? "count";

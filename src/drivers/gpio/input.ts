@@ -1,4 +1,4 @@
-import type { SensorOf } from "../../config/schema.js";
+import type { GpioInputSensor } from "./schema.js";
 import { GatewayError } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { countRejected } from "../util.js";
@@ -19,7 +19,7 @@ import type { GpioLevel, GpioPin } from "./types.js";
  * - GPIO unavailable (not accessible, permission, busy): reported as an `EGW_GPIO` driver
  *   error naming the pin and the fix, retried with backoff; the iterable does not end.
  */
-export function createGpioInput(config: SensorOf<"gpio-input">, ctx: DriverContext): Driver {
+export function createGpioInput(config: GpioInputSensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   let open: GpioPin | undefined;
 

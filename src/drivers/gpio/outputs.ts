@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { OutputConfig } from "../../config/schema.js";
+import type { OutputConfig } from "./schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { DriverHealth, HardwareSeams } from "../types.js";
 import { backoff, delay } from "../util.js";

@@ -1,6 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { SensorOf } from "../../config/schema.js";
+import type { Ds18b20Sensor } from "./schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { countRejected, ticker } from "../util.js";
@@ -54,7 +54,7 @@ export function parseW1Slave(text: string): W1Sample {
  *   A missing bus directory or no `28-*` device with `auto` is reported likewise. Never throws
  *   out of the iterable.
  */
-export function createDs18b20(config: SensorOf<"ds18b20">, ctx: DriverContext): Driver {
+export function createDs18b20(config: Ds18b20Sensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const basePath =
     config.basePath === DEFAULT_W1_PATH && ctx.hardware.sysfsRoot ? join(ctx.hardware.sysfsRoot, "bus", "w1", "devices") : config.basePath;

@@ -1,4 +1,4 @@
-import type { SensorOf } from "../../config/schema.js";
+import type { SerialLinesSensor } from "./schema.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { RejectLog, serialDriver } from "./common.js";
 
@@ -89,7 +89,7 @@ export function toNumber(raw: unknown): number | undefined {
 /** Result of parsing one line: a single value, several, or `undefined` when it does not parse. */
 export type LineValue = { value: number } | { values: Record<string, number> } | undefined;
 
-type LinesConfig = Pick<SensorOf<"serial-lines">, "format" | "field" | "column" | "delimiter" | "pattern" | "values">;
+type LinesConfig = Pick<SerialLinesSensor, "format" | "field" | "column" | "delimiter" | "pattern" | "values">;
 
 /**
  * Compiles the line format of a `serial-lines` sensor into a parser. A line parses only if
@@ -173,7 +173,7 @@ export function* completeLines(splitter: LineSplitter, chunk: Buffer, ctx: Drive
  * `serial-lines`: one reading per valid line, as it arrives (`interval` is not used). Lines that
  * do not parse are counted as `parse`, overlong ones as `too-long`; neither is published.
  */
-export function createSerialLines(config: SensorOf<"serial-lines">, ctx: DriverContext): Driver {
+export function createSerialLines(config: SerialLinesSensor, ctx: DriverContext): Driver {
   const parse = lineParser(config);
   const now = ctx.hardware.now ?? Date.now;
   const rejects = new RejectLog(ctx, config.id);

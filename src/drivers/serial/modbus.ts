@@ -1,12 +1,12 @@
 import { EventEmitter } from "node:events";
-import type { SensorOf } from "../../config/schema.js";
+import type { ModbusRtuSensor } from "./schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { ticker } from "../util.js";
 import { RejectLog, serialDriver } from "./common.js";
 import type { PortLease } from "./port.js";
 
-type Register = SensorOf<"modbus-rtu">["registers"][number];
+type Register = ModbusRtuSensor["registers"][number];
 
 /** Registers a data type occupies. */
 export function registerWords(dataType: Register["dataType"]): 1 | 2 {
@@ -123,7 +123,7 @@ interface ModbusFailure extends Error {
  * bad CRC is counted as `checksum`. `poll()` reads the unit once more, now, while the driver
  * runs (undefined when it is not running or nothing answered).
  */
-export function createModbusRtu(config: SensorOf<"modbus-rtu">, ctx: DriverContext): Driver {
+export function createModbusRtu(config: ModbusRtuSensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const rejects = new RejectLog(ctx, config.id);
   const { parity, dataBits, stopBits } = config;

@@ -1,4 +1,4 @@
-import type { SensorOf } from "../../config/schema.js";
+import type { NmeaSensor } from "./schema.js";
 import type { Driver, DriverContext } from "../types.js";
 import { ticker } from "../util.js";
 import { RejectLog, serialDriver } from "./common.js";
@@ -150,7 +150,7 @@ const NMEA_MAX_LINE = 1024;
  * fix — if a new one arrived since the last reading — is published as `values: {lat, lon, alt,
  * speed, sats}` with `ts` the time it was read. No fix, no reading.
  */
-export function createNmea(config: SensorOf<"nmea">, ctx: DriverContext): Driver {
+export function createNmea(config: NmeaSensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const rejects = new RejectLog(ctx, config.id);
   return serialDriver(config, ctx, {}, (emit) => {

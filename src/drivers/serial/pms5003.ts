@@ -1,4 +1,4 @@
-import type { SensorOf } from "../../config/schema.js";
+import type { Pms5003Sensor } from "./schema.js";
 import type { Driver, DriverContext } from "../types.js";
 import { RejectLog, serialDriver } from "./common.js";
 
@@ -140,7 +140,7 @@ export class Pms5003Parser {
  * default active mode; `interval` is not used — thin with `deadband`/`heartbeat`). `values` are
  * {@link PMS5003_VALUES} with {@link PMS5003_UNITS}.
  */
-export function createPms5003(config: SensorOf<"pms5003">, ctx: DriverContext): Driver {
+export function createPms5003(config: Pms5003Sensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
   const rejects = new RejectLog(ctx, config.id);
   return serialDriver(config, ctx, {}, (emit) => {
