@@ -4,6 +4,7 @@
  * Types are inferred from it (`z.output`), never written twice. Each field's `describe()` text
  * feeds the generated reference in docs/configuration.md (`npm run docs:config`).
  */
+import { linePatternProblem } from "./safe-regex.js";
 import { z } from "zod";
 import { parseDuration, parseSize } from "./units.js";
 
@@ -102,12 +103,8 @@ export const serialLinesSensor = z.strictObject({
     .string()
     .optional()
     .superRefine((p, ctx) => {
-      if (p === undefined) return;
-      try {
-        new RegExp(p);
-      } catch (e) {
-        ctx.addIssue({ code: "custom", message: `invalid regular expression: ${(e as Error).message}` });
-      }
+      const problem = p === undefined ? undefined : linePatternProblem(p);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
     .describe("regex: pattern with a named group `value`, or named groups for `values`."),
   values: z
@@ -385,6 +382,11 @@ export const mqttSchema = z.strictObject({
     .prefault("1d")
     .describe("MQTT 5: how long the broker keeps the session (subscriptions, queued QoS 1 messages) while the gateway is away."),
   subscriptions: z.array(mqttSubscriptionSchema).default([]).describe("What to subscribe to and how to turn messages into readings."),
+  maxMessageSize: size()
+    .prefault("256KiB")
+    .describe(
+      "Longest payload turned into a reading; longer ones are skipped and counted (`too-long`). With MQTT 5 the broker is also told the largest packet to send (this + 64 KiB for topic and properties): bigger ones it discards before they reach the gateway.",
+    ),
 });
 
 export const logSchema = z.strictObject({
@@ -448,8 +450,18 @@ function checkSharedSerialPorts(list: readonly SensorConfig[] | undefined, ctx: 
   });
 }
 
+/**
+ * Most sensor entries one document may hold: the status reply, /metrics and the seq state grow
+ * with each, and a pushed document with 10,000 entries must be refused, not applied (issue 18).
+ */
+export const MAX_SENSORS = 500;
+
 const remoteFields = {
-  sensors: z.array(sensorSchema).check(uniqueIds("sensors")).default([]),
+  sensors: z
+    .array(sensorSchema)
+    .max(MAX_SENSORS, { error: (iss) => `${(iss.input as unknown[]).length} sensors; at most ${MAX_SENSORS} per device (status, metrics and seq state grow with each): split them over several devices` })
+    .check(uniqueIds("sensors"))
+    .default([]),
   outputs: z.array(outputSchema).check(uniqueIds("outputs")).default([]),
   mqtt: mqttSchema.nullable().default(null),
   log: logSchema.prefault({}),
