@@ -95,12 +95,15 @@ function parse(argv: string[]): Args {
   };
 }
 
+let current: World | undefined;
+
 /** Runs one round; resolves with the verdict and the fault timeline. */
 export async function runChaos(a: Args, log: (s: string) => void): Promise<{ verdict: Verdict; faults: FaultEvent[]; elapsedMs: number; hubCaughtUp: boolean; termTimeouts: number }> {
   const random = rng(a.seed);
   const between = (lo: number, hi: number) => lo + Math.floor(random() * (hi - lo));
   const kinds = MIXES[a.mix]!;
   const world = await World.start({ sensors: a.sensors, intervalMs: a.intervalMs, keep: a.keep, log });
+  current = world;
   const faults: FaultEvent[] = [];
   const busy = new Map<string, Promise<void>>();
   let termTimeouts = 0;
@@ -131,6 +134,7 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
     const verdict = analyse({ device: "chaos-pi", leaf, hub, attempts: world.attempts, runs: world.runs, faults });
     return { verdict, faults, elapsedMs: Date.now() - t0, hubCaughtUp, termTimeouts };
   } finally {
+    current = undefined;
     await world.close();
   }
 
@@ -158,12 +162,14 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
         break;
       case "daemon-kill":
         ev.leafUp = world.leafUp;
+        world.markDaemonFault(faults.indexOf(ev));
         await world.killDaemon();
         await sleep(holdMs / 3);
         await world.startDaemon();
         break;
       case "daemon-term":
         ev.leafUp = world.leafUp;
+        world.markDaemonFault(faults.indexOf(ev));
         if (!(await world.termDaemon(30_000))) termTimeouts++;
         await sleep(holdMs / 3);
         await world.startDaemon();
@@ -171,6 +177,24 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
     }
     ev.recoveredAt = Date.now();
   }
+}
+
+function sum<K extends "missing" | "visibleGaps" | "counted" | "invisible">(rows: Verdict["runs"], k: K): number {
+  return rows.reduce((n, r) => n + r[k], 0);
+}
+
+/** Missing readings per daemon process, grouped by how it ended and whether the leaf was up. */
+function perEnding(v: Verdict): string {
+  const groups = new Map<string, { n: number; missing: number; max: number }>();
+  for (const r of v.runs) {
+    const key = r.end === "final" ? "final stop" : `${r.end}${r.leafUpAtEnd === undefined ? "" : r.leafUpAtEnd ? " (leaf up)" : " (leaf down)"}`;
+    const g = groups.get(key) ?? { n: 0, missing: 0, max: 0 };
+    g.n++;
+    g.missing += r.missing;
+    g.max = Math.max(g.max, r.missing);
+    groups.set(key, g);
+  }
+  return [...groups].map(([k, g]) => `${k}: ${g.n} processes, ${g.missing} missing (max ${g.max})`).join("; ");
 }
 
 function table(rows: (string | number)[][]): string {
@@ -197,6 +221,8 @@ export function summary(a: Args, r: Awaited<ReturnType<typeof runChaos>>): strin
     `losses per daemon kill (nonzero): ${v.lossPerKill.filter((k) => k.lost > 0).map((k) => `#${k.fault} ${k.kind}${k.leafUp ? " (leaf up)" : " (leaf down)"}: ${k.lost}`).join("; ") || "none"}`,
     `hub = leaf: ${v.hubEqualsLeaf} (${v.leafOnly} only on the leaf, ${v.hubOnly} only on the hub)`,
     `daemon counters: ${v.daemonAckedNew} new PubAcks, ${v.daemonDropped} dropped (queue full), ${v.daemonLeftUnpublished} left unpublished at SIGTERM`,
+    `readings accepted by a daemon and stored nowhere: ${sum(v.runs, "missing")} (${sum(v.runs, "visibleGaps")} visible gaps, ${sum(v.runs, "counted")} counted, ${v.invisibleLosses} without a trace)`,
+    `  per ending: ${perEnding(v)}`,
     "",
     v.broken.length === 0 ? "PASS: every invariant holds" : `FAIL:\n${v.broken.map((b) => `  - ${b}`).join("\n")}`,
   ];
@@ -213,8 +239,10 @@ async function main(): Promise<number> {
   }
   const log = (s: string) => (a.json ? process.stderr : process.stdout).write(`${s}\n`);
   log(`chaos: seed ${a.seed} (replay: npm run chaos -- --seed ${a.seed} --mix ${a.mix}${Number.isFinite(a.faults) ? ` --faults ${a.faults}` : ""}${Number.isFinite(a.durationMs) ? ` --duration ${a.durationMs / 1000}s` : ""})`);
-  const stop = () => process.exit(2);
+  // Interrupted: remove every process and the working dir, then exit 2.
+  const stop = () => void (current?.close() ?? Promise.resolve()).finally(() => process.exit(2));
   process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   try {
     const r = await runChaos(a, log);
     log(summary(a, r));

@@ -46,6 +46,26 @@ export interface DaemonRun {
   rejected: number;
   /** Readings a clean shutdown reported as left unpublished (leaf unreachable). */
   leftUnpublished: number;
+  /** Index in `faults` of the fault that ended this process (kill or SIGTERM). */
+  fault?: number;
+}
+
+/** One daemon process's readings: taken by it (accepted) vs stored (by their `ts`). */
+export interface RunFigures {
+  run: number;
+  end: DaemonRun["end"];
+  fault?: number;
+  leafUpAtEnd?: boolean;
+  accepted: number;
+  stored: number;
+  /** accepted − stored: readings of this process stored nowhere. */
+  missing: number;
+  /** Of those, seq gaps a consumer can see (attributed to the fault that ended it). */
+  visibleGaps: number;
+  /** Counted by the daemon itself: queue drops, or left unpublished at a clean shutdown. */
+  counted: number;
+  /** missing − visible − counted: gone without any trace (no seq was ever assigned). */
+  invisible: number;
 }
 
 export interface Observation {
@@ -99,6 +119,9 @@ export interface Verdict {
   daemonAckedNew: number;
   daemonDropped: number;
   daemonLeftUnpublished: number;
+  runs: RunFigures[];
+  /** Σ invisible over processes: readings a daemon accepted that left no gap and no count (lower bound for killed ones). */
+  invisibleLosses: number;
   /** Broken invariants, human-readable; empty = pass. */
   broken: string[];
 }
@@ -214,7 +237,30 @@ export function analyse(o: Observation): Verdict {
   const daemonDropped = o.runs.reduce((n, r) => n + r.dropped, 0);
   const daemonLeftUnpublished = o.runs.reduce((n, r) => n + r.leftUnpublished, 0);
 
+  const runs: RunFigures[] = o.runs.map((r, i) => {
+    const end = r.endedAt ?? Infinity;
+    const stored = o.leaf.filter((m) => m.ts >= r.startedAt && m.ts <= end).length;
+    const visibleGaps = r.fault === undefined ? 0 : (perKill.get(r.fault) ?? 0);
+    const missing = Math.max(0, r.accepted - stored);
+    const counted = r.dropped + (r.end === "kill" ? 0 : r.leftUnpublished);
+    const f = r.fault === undefined ? undefined : o.faults[r.fault];
+    return {
+      run: i,
+      end: r.end,
+      ...(r.fault !== undefined ? { fault: r.fault } : {}),
+      ...(f?.leafUp !== undefined ? { leafUpAtEnd: f.leafUp } : {}),
+      accepted: r.accepted,
+      stored,
+      missing,
+      visibleGaps,
+      counted,
+      invisible: Math.max(0, missing - visibleGaps - counted),
+    };
+  });
+  const invisibleLosses = runs.reduce((n, r) => n + r.invisible, 0);
+
   const broken: string[] = [];
+  if (invisibleLosses > 0) broken.push(`${invisibleLosses} readings accepted by a daemon left neither a seq gap nor a count (silent; lower bound)`);
   if (totals.duplicated > 0) broken.push(`${totals.duplicated} duplicated msg ids stored`);
   if (totals.collisions > 0) broken.push(`${totals.collisions} collisions (one msg id, two bodies)`);
   if (totals.silentDrops > 0) broken.push(`${totals.silentDrops} silent drops (acked as duplicates of another reading)`);
@@ -225,5 +271,5 @@ export function analyse(o: Observation): Verdict {
     const parts = CAUSES.filter((c) => c !== "daemon-killed-leaf-down" && lossByCause[c] > 0).map((c) => `${lossByCause[c]} ${c}`);
     broken.push(`${notAllowed} lost readings not explained by a daemon kill while the leaf was down (${parts.join(", ")})`);
   }
-  return { sensors: figures, totals, losses, lossByCause, lossPerKill, hubEqualsLeaf: hubOnly + leafOnly === 0, hubOnly, leafOnly, daemonAckedNew, daemonDropped, daemonLeftUnpublished, broken };
+  return { sensors: figures, totals, losses, lossByCause, lossPerKill, hubEqualsLeaf: hubOnly + leafOnly === 0, hubOnly, leafOnly, daemonAckedNew, daemonDropped, daemonLeftUnpublished, runs, invisibleLosses, broken };
 }

@@ -50,6 +50,12 @@ async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, 
   }
 }
 
+/** Daemon processes still running: killed if this process exits without stopping them. */
+const daemons = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of daemons) c.kill("SIGKILL");
+});
+
 /** One daemon process and what it said about itself. */
 class DaemonProc {
   readonly run: DaemonRun;
@@ -73,7 +79,13 @@ class DaemonProc {
     };
     this.child.stdout!.on("data", onData);
     this.child.stderr!.on("data", onData);
-    this.exited = new Promise((resolve) => this.child.once("exit", () => resolve()));
+    daemons.add(this.child);
+    this.exited = new Promise((resolve) =>
+      this.child.once("exit", () => {
+        daemons.delete(this.child);
+        resolve();
+      }),
+    );
     this.ready = new Promise((resolve) => (this.onReady = resolve));
     void this.exited.then(() => this.onReady());
     this.scraper = setInterval(() => void this.scrape(), 300);
@@ -241,6 +253,11 @@ export class World {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([d.ready, new Promise((r) => (timer = setTimeout(r, 30_000)))]);
     clearTimeout(timer);
+  }
+
+  /** Records which fault ends the current daemon process. */
+  markDaemonFault(index: number): void {
+    if (this.daemon) this.daemon.run.fault = index;
   }
 
   async killDaemon(): Promise<void> {
