@@ -3,6 +3,7 @@
  * sensor, apply config changes as a difference, and shut down in order
  * (drivers → publisher flush → NATS drain).
  */
+import { ClockSync, type ClockSyncProbe } from "./clock-sync.js";
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -48,6 +49,8 @@ export interface DaemonOptions {
   maxDocumentBytes?: number;
   /** Control service, HTTP endpoint and systemd notify settings (bootstrap file for `reload`…). */
   operations?: OperationsOptions;
+  /** Whether the system clock is synchronised (readings are `uncertain` until it is); default: systemClockProbe(). */
+  clockProbe?: ClockSyncProbe;
 }
 
 /** Where the running config came from (DESIGN A6 boot order: mirror → cache → bootstrap). */
@@ -114,6 +117,7 @@ export class Daemon implements AsyncDisposable {
   readonly config: BootstrapConfig;
   readonly publisher: Publisher;
   readonly startedAt = Date.now();
+  private readonly clock: ClockSync;
   private readonly logger: Logger;
   private readonly levels: LevelControl;
   /** The log level the daemon was started with; documents without `log` go back to it. */
@@ -164,6 +168,7 @@ export class Daemon implements AsyncDisposable {
     this.registry = opts.registry ?? defaultRegistry();
     this.hardware = opts.hardware ?? {};
     this.seqs = seqs;
+    this.clock = ClockSync.follow(opts.clockProbe, { logger: this.logger.child({ part: "clock" }) });
     this.flushTimeoutMs = opts.flushTimeoutMs ?? 10_000;
     const b = opts.config.buffer;
     this.publisher = new Publisher({
@@ -201,6 +206,7 @@ export class Daemon implements AsyncDisposable {
     const levels = levelControl(opts.logger);
     const seqs = await SeqStore.open(opts.config.state, levels.logger.child({ part: "seq" }));
     const d = new Daemon(opts, seqs, levels);
+    await d.clock.ready;
     // Bad credentials fail the start; an unreachable leaf does not (it is retried forever).
     const connOpts = await leafConnectionOptions(opts.config);
     d.connecting = d.connectLeaf(connOpts);
@@ -473,6 +479,7 @@ export class Daemon implements AsyncDisposable {
       logger,
       emit: this.emitReading,
       onHealth: this.onHealth,
+      clockSynced: () => this.clock.synced,
       create: (counters, report) =>
         createDriver(this.registry, sensor, {
           logger: this.logger.child({ sensor: sensor.id, driver: sensor.driver }),
@@ -616,6 +623,7 @@ export class Daemon implements AsyncDisposable {
     await this.publisher.close();
     await this.monitoring;
     await this.seqs.close();
+    this.clock.close();
     await this.operations?.close();
     if (this.nc) {
       this.logger.info("stopping: draining NATS");

@@ -4,7 +4,7 @@
  * nothing a driver does can crash the daemon.
  */
 import type { SensorConfig } from "../config/schema.js";
-import { backoff, delay, newCounters } from "../drivers/util.js";
+import { backoff, delay, monotonicNow, newCounters } from "../drivers/util.js";
 import type { Driver, DriverCounters, DriverHealth, Reading } from "../drivers/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -21,21 +21,36 @@ export interface SensorState {
   health: DriverHealth;
 }
 
-/** Decides which readings to publish: deadband with heartbeat, range → quality `uncertain`. */
+/**
+ * Decides which readings to publish: deadband with heartbeat, range → quality `uncertain`, and
+ * `uncertain` while the system clock is not synchronised (DESIGN A2: `ts` cannot be trusted).
+ * The heartbeat is measured on a monotonic clock, so a wall-clock step back (NTP on a Pi
+ * without RTC) does not hold readings back until the wall clock catches up.
+ */
 export class ReadingFilter {
-  private readonly last = new Map<string, Reading>();
-  constructor(private readonly sensor: Pick<SensorConfig, "range" | "deadband" | "heartbeat">) {}
+  private readonly last = new Map<string, { reading: Reading; at: number }>();
+  private readonly clock: () => number;
+  private readonly clockSynced: () => boolean;
+  constructor(
+    private readonly sensor: Pick<SensorConfig, "range" | "deadband" | "heartbeat">,
+    opts: { clock?: () => number; clockSynced?: () => boolean } = {},
+  ) {
+    this.clock = opts.clock ?? monotonicNow;
+    this.clockSynced = opts.clockSynced ?? (() => true);
+  }
 
   /** The reading to publish (quality adjusted), or undefined to hold it back. */
   apply(r: Reading): Reading | undefined {
-    const out = this.sensor.range && r.quality === "good" && !this.inRange(r) ? { ...r, quality: "uncertain" as const } : r;
+    const uncertain = r.quality === "good" && ((this.sensor.range && !this.inRange(r)) || !this.clockSynced());
+    const out = uncertain ? { ...r, quality: "uncertain" as const } : r;
     const deadband = this.sensor.deadband;
     if (deadband === undefined) return out;
+    const now = this.clock();
     const prev = this.last.get(out.sensor);
-    if (prev && prev.quality === out.quality && out.ts - prev.ts < this.sensor.heartbeat && !moved(prev, out, deadband)) {
+    if (prev && prev.reading.quality === out.quality && now - prev.at < this.sensor.heartbeat && !moved(prev.reading, out, deadband)) {
       return undefined;
     }
-    this.last.set(out.sensor, out);
+    this.last.set(out.sensor, { reading: out, at: now });
     return out;
   }
 
@@ -67,6 +82,8 @@ export interface SensorRunnerOptions {
   logger: Logger;
   /** Called when the driver's health changes (for events and status). */
   onHealth?: (sensorId: string, health: DriverHealth) => void;
+  /** False while the system clock is not synchronised: readings are then `uncertain` (see ClockSync). Default: always true. */
+  clockSynced?: () => boolean;
 }
 
 export class SensorRunner {
@@ -111,7 +128,7 @@ export class SensorRunner {
   };
 
   private async loop(): Promise<void> {
-    const filter = new ReadingFilter(this.config);
+    const filter = new ReadingFilter(this.config, this.opts.clockSynced ? { clockSynced: this.opts.clockSynced } : {});
     let attempt = 0;
     while (!this.abort.signal.aborted) {
       try {
