@@ -38,8 +38,27 @@ export interface GatewayStatus {
   /** Readings of this device the hub stream has not copied yet; null while unknown. */
   hubLag: number | null;
   publisher: PublisherStats & { healthy: boolean; leafConnected: boolean };
+  /** Per-sensor state, cut to fit {@link STATUS_MAX_SENSOR_BYTES} (see `sensorsTotal`). */
   sensors: SensorStatus[];
+  /** How many sensors run; more than `sensors.length` when the list was cut. */
+  sensorsTotal: number;
   outputs: OutputStatus[];
+}
+
+/**
+ * Budget for the `sensors` list in one status reply: the reply must fit a NATS message (1 MiB
+ * by default), whatever drivers put in their counters and last readings.
+ */
+export const STATUS_MAX_SENSOR_BYTES = 512 * 1024;
+
+/** The leading sensors whose JSON fits `maxBytes`. */
+export function boundSensors(sensors: SensorStatus[], maxBytes = STATUS_MAX_SENSOR_BYTES): SensorStatus[] {
+  let bytes = 2;
+  for (let i = 0; i < sensors.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(sensors[i])) + 1;
+    if (bytes > maxBytes) return sensors.slice(0, i);
+  }
+  return sensors;
 }
 
 /** The remote-config revision, when the daemon has remote config (optional until it does). */
@@ -63,7 +82,8 @@ export function gatewayStatus(daemon: Daemon): GatewayStatus {
     buffer: { ...link.buffer },
     hubLag: link.hubLag ?? null,
     publisher: { ...p.stats, healthy: p.healthy, leafConnected: p.leafConnected },
-    sensors: daemon.sensors().map((r) => {
+    sensorsTotal: daemon.sensors().length,
+    sensors: boundSensors(daemon.sensors().map((r) => {
       const s = r.state;
       const h = s.health;
       return {
@@ -77,7 +97,7 @@ export function gatewayStatus(daemon: Daemon): GatewayStatus {
         counters: { ...s.counters, rejected: { ...s.counters.rejected } },
         ...(s.lastReading ? { lastReading: s.lastReading } : {}),
       };
-    }),
+    })),
     outputs: daemon.outputs?.list() ?? [],
   };
 }

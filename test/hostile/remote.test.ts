@@ -50,7 +50,7 @@ describe("hostile input › remote config", () => {
     env = await startEnv();
     const qualities: string[] = [];
     env.leafNc.subscribe("sensors.>", { callback: (_e, m) => void qualities.push(m.json<{ quality: string }>().quality) });
-    const b = await bootstrap(env.net.leaves[0]!.url, { sensors: [sim("alpha")] });
+    const b = await bootstrap(env.net.leaves[0]!.url, { sensors: [{ ...sim("alpha"), driver: "simulated" as const }] });
     let synced = false;
     const daemon = await startDaemon({ config: b.cfg, clockProbe: async () => synced });
     daemons.push(daemon);
