@@ -166,6 +166,9 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
         await world.killDaemon();
         await sleep(holdMs / 3);
         await world.startDaemon();
+        // Let the new process work a while before it can be hit again (startup takes seconds
+        // on a loaded machine: back-to-back kills would test little but startup).
+        await sleep(holdMs);
         break;
       case "daemon-term":
         ev.leafUp = world.leafUp;
@@ -173,6 +176,7 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
         if (!(await world.termDaemon(30_000))) termTimeouts++;
         await sleep(holdMs / 3);
         await world.startDaemon();
+        await sleep(holdMs);
         break;
     }
     ev.recoveredAt = Date.now();
