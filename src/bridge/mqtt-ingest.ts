@@ -33,6 +33,11 @@ interface Filter {
 }
 
 /** `mqtt://user:secret@host` → `mqtt://host`, for logs and errors. */
+/** MQTT 5 Maximum Packet Size for a payload cap: room for a 64 KiB topic and properties. */
+export function maxPacketSize(maxMessageSize: number): number {
+  return Math.min(268_435_455, maxMessageSize + 64 * 1024);
+}
+
 function redact(url: string): string {
   try {
     const u = new URL(url);
@@ -131,7 +136,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
         }
         const sub = subs[i];
         if (!sub) continue;
-        const d = decodeMessage(sub, captures, payload, receivedAt);
+        const d = payload.bytes.length > config.maxMessageSize ? ({ ok: false, reason: "too-long" } as const) : decodeMessage(sub, captures, payload, receivedAt);
         if (!d.ok) {
           countRejected(c, d.reason);
           logRejected(i, d.reason, topic, payload);
@@ -185,7 +190,9 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       resubscribe: false, // we subscribe ourselves on connect, see below
       ...(config.username !== undefined ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: config.password } : {}),
-      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: Math.ceil(config.sessionExpiry / 1000) } } : {}),
+      // MQTT 5: the broker must not send packets over this size (it discards them), so one
+      // giant message cannot make the gateway buffer it in memory.
+      ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: Math.ceil(config.sessionExpiry / 1000), maximumPacketSize: maxPacketSize(config.maxMessageSize) } } : {}),
     };
     let client: MqttClient;
     try {

@@ -46,6 +46,7 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
   const state = p.healthy ? "publishing" : p.leafConnected ? "leaf stream not ready" : "LOCAL LEAF UNREACHABLE";
   lines.push(`publisher: ${state}  accepted ${p.accepted}  acked ${p.published}  queued ${p.queued + p.inFlight}  dropped ${p.dropped}  retries ${p.retries}`);
   lines.push("");
+  if (s.sensorsTotal > s.sensors.length) lines.push(`showing ${s.sensors.length} of ${s.sensorsTotal} sensors (the reply is bounded to fit one NATS message)`);
   if (s.sensors.length === 0) lines.push("no sensors");
   else {
     const rows = [["SENSOR", "DRIVER", "HEALTH", "LAST READING", "AGE", "READ", "PUBLISHED", "REJECTED", "ERRORS", "ERROR"]];

@@ -89,8 +89,18 @@ function checkSharedSerialPorts(list: readonly SensorConfig[] | undefined, ctx: 
   });
 }
 
+/**
+ * Most sensor entries one document may hold: the status reply, /metrics and the seq state grow
+ * with each, and a pushed document with 10,000 entries must be refused, not applied (issue 18).
+ */
+export const MAX_SENSORS = 500;
+
 const remoteFields = {
-  sensors: z.array(sensorSchema).check(uniqueIds("sensors")).default([]),
+  sensors: z
+    .array(sensorSchema)
+    .max(MAX_SENSORS, { error: (iss) => `${(iss.input as unknown[]).length} sensors; at most ${MAX_SENSORS} per device (status, metrics and seq state grow with each): split them over several devices` })
+    .check(uniqueIds("sensors"))
+    .default([]),
   outputs: z.array(outputSchema).check(uniqueIds("outputs")).default([]),
   mqtt: mqttSchema.nullable().default(null),
   log: logSchema.prefault({}),

@@ -14,6 +14,7 @@ import { SeqStore } from "../bridge/seq-store.js";
 import { defaultRegistry, type DriverRegistry } from "../drivers/registry.js";
 import type { HardwareSeams } from "../drivers/types.js";
 import { levelControl, type LevelControl, type Logger } from "../logger.js";
+import { ClockSync, type ClockSyncProbe } from "./clock-sync.js";
 import { withDeadline } from "./deadline.js";
 import { GatewayEvents } from "./events.js";
 import { ConfigController } from "./config-controller.js";
@@ -51,6 +52,8 @@ export interface DaemonOptions {
   maxDocumentBytes?: number;
   /** Control service, HTTP endpoint and systemd notify settings (bootstrap file for `reload`…). */
   operations?: OperationsOptions;
+  /** Whether the system clock is synchronised (readings are `uncertain` until it is); default: systemClockProbe(). */
+  clockProbe?: ClockSyncProbe;
 }
 
 export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
@@ -71,6 +74,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
   private readonly events: GatewayEvents;
   private readonly reconciler: Reconciler;
   private readonly controller: ConfigController;
+  private readonly clock: ClockSync;
   private monitoring?: Promise<void>;
   private stopping?: Promise<void>;
 
@@ -105,6 +109,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
       logger: opts.logger.child({ part: "link" }),
       onChange: (state) => this.events.emit("link", { hub: state.hub, since: state.since, buffer: state.buffer, hubLag: state.hubLag }),
     });
+    this.clock = ClockSync.follow(opts.clockProbe, { logger: this.logger.child({ part: "clock" }) });
     this.reconciler = new Reconciler({
       config: opts.config,
       levels,
@@ -112,6 +117,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
       hardware: opts.hardware ?? {},
       emit: (r) => this.publisher.accept(r),
       onHealth: this.events.driverHealth,
+      clockSynced: () => this.clock.synced,
       signal: this.root.signal,
       onDocument: opts.onDocument,
     });
@@ -141,6 +147,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
     const connOpts = await leafConnectionOptions(opts.config);
     const seqs = await SeqStore.open(opts.config.state, levels.logger.child({ part: "seq" }));
     const d = new Daemon(opts, seqs, levels, new LeafConnection(connOpts, levels.logger));
+    await d.clock.ready;
     void d.leaf.start(d.root.signal);
     await d.controller.boot();
     d.operations = await Operations.start(d, d, opts.operations ?? {}, opts.logger);
@@ -278,6 +285,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
     await withDeadline(this.publisher.close(), drainAt);
     await withDeadline(this.monitoring ?? Promise.resolve(), drainAt);
     await withDeadline(this.seqs.close(), deadline);
+    this.clock.close();
     await withDeadline(this.operations?.close() ?? Promise.resolve(), drainAt);
     this.logger.info("stopping: draining NATS");
     await this.leaf.drain(deadline);

@@ -30,6 +30,8 @@ export interface MqttSourceContext {
   logger: Logger;
   emit: (r: Reading) => void;
   onHealth: (sensor: string, h: DriverHealth) => void;
+  /** False while the system clock is not synchronised: readings are then `uncertain`. */
+  clockSynced?: () => boolean;
   /** The daemon's root signal. */
   signal: AbortSignal;
 }
@@ -107,6 +109,7 @@ export class MqttSource {
         logger: ctx.logger.child({ part: "mqtt", subscription: sub.topic }),
         emit: ctx.emit,
         onHealth: ctx.onHealth,
+        clockSynced: ctx.clockSynced,
         rowPerSensor: true,
         create: (_counters, report) => channel.driver(report),
       });

@@ -24,6 +24,8 @@ export interface ReconcilerOptions {
   emit: (r: Reading) => void;
   /** Driver / output / MQTT health changes (for events). */
   onHealth: (sensor: string, h: DriverHealth) => void;
+  /** False while the system clock is not synchronised: readings are then `uncertain`. */
+  clockSynced?: () => boolean;
   /** The daemon's root signal: once aborted nothing new starts. */
   signal: AbortSignal;
   /** Called after every applied config; awaited, an error is logged. */
@@ -132,6 +134,7 @@ export class Reconciler {
       logger,
       emit: this.opts.emit,
       onHealth: this.opts.onHealth,
+      clockSynced: this.opts.clockSynced,
       create: (counters, report) =>
         createDriver(this.opts.registry, sensor, {
           logger: this.logger.child({ sensor: sensor.id, driver: sensor.driver }),
@@ -214,6 +217,7 @@ export class Reconciler {
       logger: this.logger,
       emit: this.opts.emit,
       onHealth: this.opts.onHealth,
+      clockSynced: this.opts.clockSynced,
       signal: this.opts.signal,
     });
     return true;

@@ -111,7 +111,8 @@ export class SystemdSupervisor {
   private lastStatus = "";
   private sending = false;
   private lastPublished = -1;
-  private lastProgress = Date.now();
+  // Monotonic: a wall-clock step forward (NTP on a Pi without RTC) must not look like a stall.
+  private lastProgress = performance.now();
   private stalledLogged = false;
 
   constructor(opts: SupervisorOptions) {
@@ -132,7 +133,7 @@ export class SystemdSupervisor {
   }
 
   /** True when the publisher is connected and ready, has work, and made no progress for stallMs. */
-  stalled(s: SupervisedState, now = Date.now()): boolean {
+  stalled(s: SupervisedState, now = performance.now()): boolean {
     if (s.published !== this.lastPublished || s.queued + s.inFlight === 0 || !s.healthy) {
       this.lastPublished = s.published;
       this.lastProgress = now;

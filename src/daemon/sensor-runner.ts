@@ -6,7 +6,7 @@
  */
 import type { SensorConfig } from "../config/schema.js";
 import { backoff, delay } from "../util/backoff.js";
-import { newCounters } from "../drivers/util.js";
+import { monotonicNow, newCounters } from "../drivers/util.js";
 import type { Driver, DriverCounters, DriverHealth, Reading } from "../drivers/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -20,21 +20,36 @@ export interface RunnerSpec extends Pick<SensorConfig, "id" | "type" | "range" |
   driver: string;
 }
 
-/** Decides which readings to publish: deadband with heartbeat, range → quality `uncertain`. */
+/**
+ * Decides which readings to publish: deadband with heartbeat, range → quality `uncertain`, and
+ * `uncertain` while the system clock is not synchronised (DESIGN A2: `ts` cannot be trusted).
+ * The heartbeat is measured on a monotonic clock, so a wall-clock step back (NTP on a Pi
+ * without RTC) does not hold readings back until the wall clock catches up.
+ */
 export class ReadingFilter {
-  private readonly last = new Map<string, Reading>();
-  constructor(private readonly sensor: Pick<SensorConfig, "range" | "deadband" | "heartbeat">) {}
+  private readonly last = new Map<string, { reading: Reading; at: number }>();
+  private readonly clock: () => number;
+  private readonly clockSynced: () => boolean;
+  constructor(
+    private readonly sensor: Pick<SensorConfig, "range" | "deadband" | "heartbeat">,
+    opts: { clock?: () => number; clockSynced?: () => boolean } = {},
+  ) {
+    this.clock = opts.clock ?? monotonicNow;
+    this.clockSynced = opts.clockSynced ?? (() => true);
+  }
 
   /** The reading to publish (quality adjusted), or undefined to hold it back. */
   apply(r: Reading): Reading | undefined {
-    const out = this.sensor.range && r.quality === "good" && !this.inRange(r) ? { ...r, quality: "uncertain" as const } : r;
+    const uncertain = r.quality === "good" && ((this.sensor.range && !this.inRange(r)) || !this.clockSynced());
+    const out = uncertain ? { ...r, quality: "uncertain" as const } : r;
     const deadband = this.sensor.deadband;
     if (deadband === undefined) return out;
+    const now = this.clock();
     const prev = this.last.get(out.sensor);
-    if (prev && prev.quality === out.quality && out.ts - prev.ts < this.sensor.heartbeat && !moved(prev, out, deadband)) {
+    if (prev && prev.reading.quality === out.quality && now - prev.at < this.sensor.heartbeat && !moved(prev.reading, out, deadband)) {
       return undefined;
     }
-    this.last.set(out.sensor, out);
+    this.last.set(out.sensor, { reading: out, at: now });
     return out;
   }
 
@@ -73,6 +88,8 @@ export interface SensorRunnerOptions<C extends RunnerSpec = SensorConfig> {
   rowPerSensor?: boolean;
   /** Driver counters to update (e.g. shared with the MQTT ingest); fresh ones by default. */
   counters?: DriverCounters;
+  /** False while the system clock is not synchronised: readings are then `uncertain` (see ClockSync). Default: always true. */
+  clockSynced?: () => boolean;
 }
 
 export class SensorRunner<C extends RunnerSpec = SensorConfig> implements SensorView {
@@ -154,7 +171,7 @@ export class SensorRunner<C extends RunnerSpec = SensorConfig> implements Sensor
   }
 
   private async loop(): Promise<void> {
-    const filter = new ReadingFilter(this.config);
+    const filter = new ReadingFilter(this.config, this.opts.clockSynced ? { clockSynced: this.opts.clockSynced } : {});
     let attempt = 0;
     while (!this.abort.signal.aborted) {
       try {

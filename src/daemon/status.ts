@@ -38,10 +38,29 @@ export interface GatewayStatus {
   /** Readings of this device the hub stream has not copied yet; null while unknown. */
   hubLag: number | null;
   publisher: PublisherStats & { healthy: boolean; leafConnected: boolean };
+  /** Per-sensor state, cut to fit {@link STATUS_MAX_SENSOR_BYTES} (see `sensorsTotal`). */
   sensors: SensorStatus[];
+  /** How many sensors run; more than `sensors.length` when the list was cut. */
+  sensorsTotal: number;
   outputs: OutputStatus[];
   /** MQTT ingest: broker, client id and counters; null when `mqtt:` is not configured. */
   mqtt: (Omit<MqttView, "counters"> & { connects: number; unmatched: number }) | null;
+}
+
+/**
+ * Budget for the `sensors` list in one status reply: the reply must fit a NATS message (1 MiB
+ * by default), whatever drivers put in their counters and last readings.
+ */
+export const STATUS_MAX_SENSOR_BYTES = 512 * 1024;
+
+/** The leading sensors whose JSON fits `maxBytes`. */
+export function boundSensors(sensors: SensorStatus[], maxBytes = STATUS_MAX_SENSOR_BYTES): SensorStatus[] {
+  let bytes = 2;
+  for (let i = 0; i < sensors.length; i++) {
+    bytes += Buffer.byteLength(JSON.stringify(sensors[i])) + 1;
+    if (bytes > maxBytes) return sensors.slice(0, i);
+  }
+  return sensors;
 }
 
 /** The remote-config revision; null when the config is the bootstrap file's. */
@@ -55,6 +74,23 @@ export function gatewayStatus(daemon: GatewayView): GatewayStatus {
   const mqtt = daemon.mqttIngest;
   const link = daemon.link;
   const p = daemon.publisher;
+  const allSensors = daemon.sensors().flatMap((r) =>
+    r.rows().map((s): SensorStatus => {
+      const h = s.health;
+      const code = h.state === "error" ? (h.error as { code?: string }).code : undefined;
+      return {
+        id: s.id,
+        driver: s.driver,
+        type: s.type,
+        health: h.state,
+        ...(h.state === "error" ? { error: h.error.message, ...(code ? { code } : {}) } : {}),
+        published: s.published,
+        suppressed: s.suppressed,
+        counters: { ...s.counters, rejected: { ...s.counters.rejected } },
+        ...(s.lastReading ? { lastReading: s.lastReading } : {}),
+      };
+    }),
+  );
   return {
     device: daemon.config.device.id,
     region: daemon.config.device.region,
@@ -66,23 +102,8 @@ export function gatewayStatus(daemon: GatewayView): GatewayStatus {
     buffer: { ...link.buffer },
     hubLag: link.hubLag ?? null,
     publisher: { ...p.stats, healthy: p.healthy, leafConnected: p.leafConnected },
-    sensors: daemon.sensors().flatMap((r) =>
-      r.rows().map((s): SensorStatus => {
-        const h = s.health;
-        const code = h.state === "error" ? (h.error as { code?: string }).code : undefined;
-        return {
-          id: s.id,
-          driver: s.driver,
-          type: s.type,
-          health: h.state,
-          ...(h.state === "error" ? { error: h.error.message, ...(code ? { code } : {}) } : {}),
-          published: s.published,
-          suppressed: s.suppressed,
-          counters: { ...s.counters, rejected: { ...s.counters.rejected } },
-          ...(s.lastReading ? { lastReading: s.lastReading } : {}),
-        };
-      }),
-    ),
+    sensors: boundSensors(allSensors),
+    sensorsTotal: allSensors.length,
     outputs: daemon.outputs?.list() ?? [],
     mqtt: mqtt ? { url: mqtt.url, clientId: mqtt.clientId, subscriptions: mqtt.subscriptions, connects: mqtt.counters.connects, unmatched: mqtt.counters.unmatched } : null,
   };

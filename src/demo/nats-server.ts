@@ -75,6 +75,10 @@ export class NatsServerProcess {
   get running(): boolean {
     return !!this.child && this.child.exitCode === null && this.child.signalCode === null;
   }
+  /** The running process's id (to send it SIGSTOP/SIGCONT), undefined when not running. */
+  get pid(): number | undefined {
+    return this.running ? this.child!.pid : undefined;
+  }
   /** Everything the server logged since its last start. */
   log(): string {
     return this.output;

@@ -20,7 +20,7 @@ describe("gpio-counter", () => {
 
   beforeEach(async () => {
     stateDir = await tempDir("gpio-counter-");
-    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date"], now: T0 });
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "setInterval", "clearInterval", "Date", "performance"], now: T0 });
     gpio = new FakeGpio();
   });
 

@@ -1,6 +1,6 @@
 /** Options of the MQTT source (`mqtt:`): broker, session and subscriptions (docs/mqtt.md). */
 import { z } from "zod";
-import { positiveDuration, sensorCommon, token } from "../../config/primitives.js";
+import { positiveDuration, sensorCommon, size, token } from "../../config/primitives.js";
 
 /**
  * Checks an MQTT topic filter: non-empty, `+` and `#` alone in their level, `#` only last, no
@@ -132,6 +132,11 @@ export const mqttSchema = z.strictObject({
     .prefault("1d")
     .describe("MQTT 5: how long the broker keeps the session (subscriptions, queued QoS 1 messages) while the gateway is away."),
   subscriptions: z.array(mqttSubscriptionSchema).default([]).describe("What to subscribe to and how to turn messages into readings."),
+  maxMessageSize: size()
+    .prefault("256KiB")
+    .describe(
+      "Longest payload turned into a reading; longer ones are skipped and counted (`too-long`). With MQTT 5 the broker is also told the largest packet to send (this + 64 KiB for topic and properties): bigger ones it discards before they reach the gateway.",
+    ),
 });
 
 export type MqttConfig = z.output<typeof mqttSchema>;

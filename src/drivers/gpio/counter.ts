@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { GpioCounterSensor } from "./schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
-import { countRejected, ticker } from "../util.js";
+import { countRejected, monotonicNow, ticker } from "../util.js";
 import { Debouncer, ReadingChannel, edgeMatches, inputPinLifecycle, logical } from "./common.js";
 import { readJsonFile, writeFileAtomic } from "./state.js";
 import type { GpioPin } from "./types.js";
@@ -45,6 +45,8 @@ export function counterStatePath(stateDir: string, sensorId: string): string {
  */
 export function createGpioCounter(config: GpioCounterSensor, ctx: DriverContext): Driver {
   const now = ctx.hardware.now ?? Date.now;
+  // The rate's time base: a wall-clock step must not make it negative or huge.
+  const elapsedClock = monotonicNow;
   const file = counterStatePath(ctx.stateDir, config.id);
   const unit = config.unit ?? "count";
   const units = { count: unit, rate: config.unit ? `${config.unit}/s` : "1/s" };
@@ -102,7 +104,7 @@ export function createGpioCounter(config: GpioCounterSensor, ctx: DriverContext)
   };
 
   const reading = (s: CounterState, ts: number): Reading => {
-    const seconds = (ts - intervalStart) / 1000;
+    const seconds = (elapsedClock() - intervalStart) / 1000;
     return {
       sensor: config.id,
       type: config.type,
@@ -131,7 +133,7 @@ export function createGpioCounter(config: GpioCounterSensor, ctx: DriverContext)
       debouncer.edge(logical(level, config.activeLow));
     });
     intervalPulses = 0;
-    intervalStart = now();
+    intervalStart = elapsedClock();
     isOpen = true;
     try {
       let first = true;
@@ -143,7 +145,7 @@ export function createGpioCounter(config: GpioCounterSensor, ctx: DriverContext)
         const ts = now();
         channel.push(reading(s, ts));
         intervalPulses = 0;
-        intervalStart = ts;
+        intervalStart = elapsedClock();
         // Saved in the background, one write at a time, so slow storage never delays a tick.
         saving = saving.then(save);
       }

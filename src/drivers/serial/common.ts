@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
-import { countRejected } from "../util.js";
+import { countRejected, monotonicNow } from "../util.js";
 import { nodeSerialFactory } from "./node-serial.js";
 import { PortManager, type PortLease } from "./port.js";
 import type { SerialOpenOptions, SerialPortFactory } from "./types.js";
@@ -33,7 +33,7 @@ export function portManagerFor(ctx: DriverContext): PortManager {
  * the journal.
  */
 export class RejectLog {
-  #lastLog = 0;
+  #lastLog = -Infinity;
   #suppressed = 0;
   constructor(
     private readonly ctx: DriverContext,
@@ -43,7 +43,7 @@ export class RejectLog {
 
   reject(reason: RejectReason, sample?: string | Buffer): void {
     countRejected(this.ctx.counters, reason);
-    const now = Date.now();
+    const now = monotonicNow();
     if (now - this.#lastLog < this.everyMs) {
       this.#suppressed++;
       return;

@@ -3,6 +3,7 @@
  * the config composes into the sensor union, and the line settings a shared port must agree on.
  */
 import { z } from "zod";
+import { linePatternProblem } from "../../config/safe-regex.js";
 import { positiveDuration, sensorCommon, size } from "../../config/primitives.js";
 
 /** Options every serial sensor has. */
@@ -23,12 +24,9 @@ export const serialLinesSensor = z.strictObject({
     .string()
     .optional()
     .superRefine((p, ctx) => {
-      if (p === undefined) return;
-      try {
-        new RegExp(p);
-      } catch (e) {
-        ctx.addIssue({ code: "custom", message: `invalid regular expression: ${(e as Error).message}` });
-      }
+      // Compiles, and cannot backtrack catastrophically (a pushed `(a+)+$` would wedge the device).
+      const problem = p === undefined ? undefined : linePatternProblem(p);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
     })
     .describe("regex: pattern with a named group `value`, or named groups for `values`."),
   values: z
