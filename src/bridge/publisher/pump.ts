@@ -12,12 +12,28 @@
  *   reused): the reading is sent again under a fresh seq and the collision is counted.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { backoff } from "../../drivers/util.js";
+import { backoff } from "../../util/backoff.js";
 import { errorMessage } from "../../errors.js";
 import { AckTracker, isLoopback, LOOPBACK_ACK_TIMEOUT_MS, REMOTE_ACK_TIMEOUT_MS, type PubAck } from "./acks.js";
 import { LeafStream } from "./leaf-stream.js";
 import { wireMessage } from "./message.js";
-import type { Entry, PumpDeps } from "./types.js";
+import type { Logger } from "../../logger.js";
+import type { SeqStore } from "../seq-store.js";
+import type { ReadingQueue } from "./queue.js";
+import type { Counters, Entry, PublisherOptions, SensorLoss } from "./types.js";
+
+/** What the pump works with. */
+export interface PumpDeps {
+  opts: PublisherOptions;
+  queue: ReadingQueue;
+  seqs: SeqStore;
+  counters: Counters;
+  logger: Logger;
+  /** A reading of `sensor` was not stored (or needed a new seq), for the per-sensor counts. */
+  loss(sensor: string, kind: keyof SensorLoss): void;
+  /** Nothing queued, nothing in flight. */
+  idle(): void;
+}
 
 export class Pump {
   readonly acks: AckTracker;

@@ -6,7 +6,6 @@ import type { Reading } from "../../drivers/types.js";
 import type { Logger } from "../../logger.js";
 import type { SeqStore } from "../seq-store.js";
 import type { WireMessage } from "./message.js";
-import type { ReadingQueue } from "./queue.js";
 
 export interface PublisherOptions {
   deviceId: string;
@@ -125,16 +124,4 @@ export interface Counters {
   collisions: number;
 }
 
-/** What the pump works with. */
-export interface PumpDeps {
-  opts: PublisherOptions;
-  queue: ReadingQueue;
-  seqs: SeqStore;
-  counters: Counters;
-  logger: Logger;
-  /** A reading of `sensor` was not stored (or needed a new seq), for the per-sensor counts. */
-  loss(sensor: string, kind: keyof SensorLoss): void;
-  /** Nothing queued, nothing in flight. */
-  idle(): void;
-}
 
