@@ -34,15 +34,19 @@ export function body(s: Series, seq: number, base: number): Record<string, unkno
   return s.multi ? { ...common, values: { pm2_5: seq, pm10: seq * 2 }, units: { pm2_5: "ug/m3", pm10: "ug/m3" } } : { ...common, value: seq / 10, unit: s.unit };
 }
 
-/** Publishes the series to `sensors.<type>.<region>.<device>.<sensor>` with `Nats-Msg-Id`, pipelined. */
-export async function publishSeries(nc: NatsConnection, series: Series[], base: number): Promise<number> {
+/**
+ * Publishes the series to `sensors.<type>.<region>.<device>.<sensor>` with `Nats-Msg-Id`,
+ * pipelined; `streamSeqs` (when given) receives `device.sensor.seq` → hub stream sequence.
+ */
+export async function publishSeries(nc: NatsConnection, series: Series[], base: number, streamSeqs?: Map<string, number>): Promise<number> {
   const js = jetstream(nc);
   const acks = [];
   for (const s of series) {
     for (const seq of s.seqs) {
       const h = headers();
       h.set("Nats-Msg-Id", `${s.device}.${s.sensor}.${seq}`);
-      acks.push(js.publish(`sensors.${s.type}.${s.region}.${s.device}.${s.sensor}`, JSON.stringify(body(s, seq, base)), { headers: h }));
+      const id = `${s.device}.${s.sensor}.${seq}`;
+      acks.push(js.publish(`sensors.${s.type}.${s.region}.${s.device}.${s.sensor}`, JSON.stringify(body(s, seq, base)), { headers: h }).then((a) => streamSeqs?.set(id, a.seq)));
       if (acks.length >= 1000) await Promise.all(acks.splice(0));
     }
   }
