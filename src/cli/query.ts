@@ -2,6 +2,7 @@
  * The operator's queries on the ingest database: `cloud history`, `cloud latest`, `cloud gaps`.
  */
 import { auditGaps } from "../cloud/audit.js";
+import { latestTable, spanText, table, unitText, valueText } from "../cloud/format.js";
 import { HUB_DEFAULTS } from "../cloud/hub.js";
 import type { ConsumerReport } from "../cloud/ingest.js";
 import { openStore, parseSinkSpec, type ReadingStore, type StoredReading } from "../cloud/sinks/index.js";
@@ -39,29 +40,6 @@ async function withStore<T>(dbFlag: string | undefined, f: (store: ReadingStore)
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-function valueText(r: StoredReading): string {
-  if (r.value !== undefined) return String(r.value);
-  return Object.entries(r.values ?? {}).map(([k, v]) => `${k}=${v}`).join(" ");
-}
-
-function unitText(r: StoredReading): string {
-  return r.unit ?? (r.units ? Object.entries(r.units).map(([k, u]) => `${k}:${u}`).join(" ") : "");
-}
-
-/** `1.2s`, `3m 05s`, `2h 10m`, `4d 3h`. */
-export function spanText(ms: number): string {
-  const s = Math.max(0, ms) / 1000;
-  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(Math.floor(s % 60)).padStart(2, "0")}s`;
-  if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
-}
 
 function csvCell(v: string | number | undefined): string {
   const s = v === undefined ? "" : String(v);
@@ -138,9 +116,7 @@ export const latest: Command = {
       const rows = await withStore(values.db, (s) => s.latest({ region: values.region, type: values.type, device: values.device }));
       const now = Date.now();
       if (values.json) io.out(JSON.stringify(rows.map((r) => ({ ...publicReading(r), ageMs: now - r.ts }))));
-      else if (rows.length === 0) io.out("no readings stored (yet)");
-      else
-        io.out(table([["DEVICE", "SENSOR", "TYPE", "REGION", "SEQ", "VALUE", "UNIT", "QUALITY", "AGE"], ...rows.map((r) => [r.device, r.sensor, r.type, r.region ?? "", String(r.seq), valueText(r), unitText(r), r.quality, spanText(now - r.ts)])]));
+      else io.out(latestTable(rows, now));
       return EXIT.ok;
     } catch (err) {
       return reportError(err, io, latestUsage);
