@@ -55,6 +55,7 @@ export class PostgresServer {
     readonly dir: string,
     readonly port: number,
     private readonly user: { uid: number; gid: number } | undefined,
+    private readonly fsync: boolean,
   ) {}
 
   /** `postgres://egw@127.0.0.1:PORT/egw` (trust auth, loopback only). */
@@ -62,8 +63,8 @@ export class PostgresServer {
     return `postgres://egw@127.0.0.1:${this.port}/egw`;
   }
 
-  /** initdb + start + `CREATE DATABASE egw`. */
-  static async create(): Promise<PostgresServer> {
+  /** initdb + start + `CREATE DATABASE egw`. `fsync: true` (for benchmarks) keeps PostgreSQL's default durability. */
+  static async create(opts: { fsync?: boolean } = {}): Promise<PostgresServer> {
     const bin = postgresBin();
     const dir = await tempDir("egw-pg-");
     const user = runAsUser();
@@ -75,7 +76,7 @@ export class PostgresServer {
     const init = startProc(join(bin, "initdb"), ["-D", data, "-U", "egw", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"], { ...(user ?? {}), cwd: dir });
     const code = await init.exited;
     if (code !== 0) throw new Error(`initdb failed (${code}): ${init.stderr()}`);
-    const pg = new PostgresServer(dir, await freePort(), user);
+    const pg = new PostgresServer(dir, await freePort(), user, opts.fsync ?? false);
     running.add(pg);
     try {
       await pg.start();
@@ -91,10 +92,10 @@ export class PostgresServer {
   /** Starts the server on its data dir and port; resolves once it accepts connections. */
   async start(): Promise<void> {
     const bin = postgresBin();
-    // fsync off: the tests exercise our transactions and acks, not PostgreSQL's own durability.
+    // fsync off in tests: they exercise our transactions and acks, not PostgreSQL's own durability.
     this.proc = startProc(
       join(bin, "postgres"),
-      ["-D", join(this.dir, "data"), "-p", String(this.port), "-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${this.dir}`, "-c", "fsync=off", "-c", "max_connections=50"],
+      ["-D", join(this.dir, "data"), "-p", String(this.port), "-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${this.dir}`, "-c", `fsync=${this.fsync ? "on" : "off"}`, "-c", "max_connections=50"],
       { ...(this.user ?? {}), cwd: this.dir },
     );
     const p = this.proc;
