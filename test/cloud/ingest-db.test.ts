@@ -61,7 +61,7 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
     const n = await publishSeries(nc, series, Date.now() - 3_600_000);
     const args = (queue: string) => ["cloud", "ingest", "--server", server.url, "--queue", queue, "--sink", db.spec, "--batch", "100", "--ack-wait", "3s", "--progress", "1s"];
     const a = spawnCli(args("db"));
-    const b = spawnCli(args("db"));
+    const b = spawnCli([...args("db"), "--metrics", "127.0.0.1:0"]);
     open.push({ stop: () => stopProc(a) }, { stop: () => stopProc(b) });
     await Promise.all([waitForOutput(a, "ingesting from stream", 30_000), waitForOutput(b, "ingesting from stream", 30_000)]);
     const store = await openStore(spec(db.spec));
@@ -80,6 +80,12 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
       return info.num_pending === 0 && info.num_ack_pending === 0 && (await stored(store)) === n;
     }, { what: `all ${n} readings stored and acked by the surviving worker`, timeout: 60_000, interval: 100 });
     expect(b.stderr()).toMatch(/progress: \d+ readings \(\d+ readings\/s\), pending \d+/);
+    const metricsAt = /serving \/metrics and \/healthz on (\S+)/.exec(b.stderr())![1]!;
+    const metrics = await (await fetch(`http://${metricsAt}/metrics`)).text();
+    expect(Number(/^edge_gateway_ingest_processed_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(n / 4);
+    expect(metrics).toMatch(/^edge_gateway_ingest_db_up 1$/m);
+    expect(metrics).toMatch(/^edge_gateway_ingest_batch_seconds_count [1-9]\d*$/m);
+    expect((await fetch(`http://${metricsAt}/healthz`)).status).toBe(200);
     await expectExactlyOnce(store, series, n);
 
     // Replay: a new consumer delivers the whole stream again; nothing is stored twice.

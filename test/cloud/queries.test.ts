@@ -158,3 +158,22 @@ describe("cloud history | latest | gaps › input", () => {
     expect(since.stderr).toContain("--since yesterday: write a duration ago (30m, 1h, 7d) or a date/time");
   }, 60_000);
 });
+
+describe("sinks › lazy loading", () => {
+  it("the daemon and the CLI do not load the SQLite binding until a sqlite sink is opened", async () => {
+    const { startProc } = await import("../helpers/procs.js");
+    const script = `
+      import { readFileSync } from "node:fs";
+      const mapped = () => readFileSync("/proc/self/maps", "utf8").includes("better_sqlite3.node");
+      await import("./dist/daemon/daemon.js");
+      await import("./dist/cli/main.js");
+      const before = mapped();
+      const { openSink } = await import("./dist/cloud/sinks/index.js");
+      const sink = await openSink({ kind: "sqlite", file: ":memory:" });
+      console.log(JSON.stringify({ before, after: mapped() }));
+      await sink.close();`;
+    const p = startProc(process.execPath, ["--input-type=module", "-e", script], { cwd: new URL("../..", import.meta.url).pathname });
+    expect(await p.exited, p.stderr()).toBe(0);
+    expect(JSON.parse(p.stdout())).toEqual({ before: false, after: true });
+  });
+});
