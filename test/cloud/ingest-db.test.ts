@@ -56,7 +56,7 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
     const { server, nc } = await hubWithStream(`exact-${kind}`);
     open.push({ stop: () => nc.close() });
     const db = await database(kind);
-    const series = fleet(4000);
+    const series = fleet(2500);
     // A backlog (readings stored while no worker ran), so both workers are busy for a while.
     const n = await publishSeries(nc, series, Date.now() - 3_600_000);
     const args = (queue: string) => ["cloud", "ingest", "--server", server.url, "--queue", queue, "--sink", db.spec, "--batch", "100", "--ack-wait", "3s", "--progress", "1s"];
