@@ -63,7 +63,8 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
     const a = spawnCli(args("db"));
     const b = spawnCli([...args("db"), "--metrics", "127.0.0.1:0"]);
     open.push({ stop: () => stopProc(a) }, { stop: () => stopProc(b) });
-    await Promise.all([waitForOutput(a, "ingesting from stream", 30_000), waitForOutput(b, "ingesting from stream", 30_000)]);
+    // Generous: starting two CLIs through tsx on a loaded 2-core machine can take long.
+    await Promise.all([waitForOutput(a, "ingesting from stream", 90_000), waitForOutput(b, "ingesting from stream", 90_000)]);
     const store = await openStore(spec(db.spec));
     open.push({ stop: () => store.close() });
 
@@ -104,7 +105,7 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
     // A's unacked readings went to B after ack_wait: the kill really left readings in flight.
     const redeliveries = Number(/exit: .*redeliveries (\d+)/.exec(b.stderr())?.[1]);
     expect(redeliveries).toBeGreaterThan(0);
-  }, 180_000);
+  }, 300_000);
 
   it("the database unavailable for 10 s: a clear error, nothing acked, no redeliveries used up; it resumes by itself and stores every reading once", async () => {
     const { server, nc } = await hubWithStream(`outage-${kind}`);
