@@ -9,7 +9,8 @@
  *    all, while the daemon keeps publishing live readings.
  * 4. Live latency daemon read → cloud subscriber on the hub at 1,000 readings/s (p50/p99).
  *
- * Flags: --quick (smaller N, for a smoke run), --json (machine-readable summary on stdout).
+ * Flags: --quick (smaller N, for a smoke run), --json (machine-readable summary on stdout),
+ * --sinks (run bench/sinks.ts instead: ingest into JSON lines, SQLite and PostgreSQL).
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -263,7 +264,9 @@ async function main(): Promise<void> {
 }
 
 try {
-  await main();
+  // `npm run bench -- --sinks`: the ingest sink bench instead (bench/sinks.ts, also `npm run bench:sinks`).
+  if (process.argv.includes("--sinks")) await import("./sinks.js");
+  else await main();
 } finally {
   for (const s of servers) await s.stop().catch(() => undefined);
   for (const d of dirs) await rm(d, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need when it is missing: Debian packages (nats-server,
-# mosquitto, socat, systemd-analyze) and node_modules. Safe to run again; does nothing when
+# mosquitto, socat, systemd-analyze, postgresql) and node_modules. Safe to run again; does nothing when
 # everything is there. Uses sudo when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,8 @@ if [ "${1:-}" != "--demo" ]; then
   command -v socat >/dev/null 2>&1 || need+=(socat)
   command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
   command -v openssl >/dev/null 2>&1 || need+=(openssl)
+  # The ingest tests start their own PostgreSQL (initdb + postgres from Debian's package).
+  ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
@@ -31,7 +33,7 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Debian starts mosquitto as a service on install; our tests start their own on free ports.
+  # Debian starts mosquitto and postgresql as services on install; our tests start their own on free ports.
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

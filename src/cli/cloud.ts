@@ -3,6 +3,7 @@ import { addDevice, ensureHubConfigBucket, ensureHubStream, HUB_DEFAULTS, listDe
 import { connectServer, serverFlags } from "./connect.js";
 import { deviceIdArg, durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
 import { ingest } from "./ingest.js";
+import { gaps, history, latest } from "./query.js";
 
 const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL
 
@@ -17,9 +18,14 @@ Hub-side set-up (idempotent: running a command twice changes nothing the second 
       removes it (the readings already stored stay)
   cloud devices [--stream NAME] [--json]
       lists the devices the hub sources, with how far behind each is (lag)
-  cloud ingest --queue NAME [--filter SUBJECT] [--out FILE] [--max-deliver N] [--ack-wait 30s] [--live]
-      a worker writing readings as JSON lines; workers with the same queue share the work
-      (\`edge-gateway cloud ingest --help\`)
+  cloud ingest --queue NAME [--sink sqlite:FILE|postgres://…|jsonl:FILE] [--filter SUBJECT] [--live]
+      a worker storing readings exactly once in a database (or as JSON lines); workers with
+      the same queue share the work (\`edge-gateway cloud ingest --help\`)
+  cloud history DEVICE SENSOR --db DB [--since 1h] [--until TIME] [--json|--csv]
+  cloud latest --db DB [--region R] [--type T]
+  cloud gaps --db DB [--device D] [--since TIME] [--queue NAME]
+      queries on the ingest database: one sensor's readings, the last reading per sensor,
+      the completeness audit (missing seqs per device and sensor)
 
 Common options: --server URL (default $NATS_URL or nats://127.0.0.1:4222), --creds FILE`;
 
@@ -28,10 +34,11 @@ function printChange(out: (t: string) => void, c: Change): void {
 }
 
 export const cloud: Command = {
-  summary: "hub side: init | add-device ID | remove-device ID | devices | ingest",
+  summary: "hub side: init | add-device ID | remove-device ID | devices | ingest | history | latest | gaps",
   usage,
   async run(argv, io) {
-    if (argv[0] === "ingest") return ingest.run(argv.slice(1), io);
+    const sub = { ingest, history, latest, gaps }[argv[0] ?? ""];
+    if (sub) return sub.run(argv.slice(1), io);
     try {
       const { values, positionals } = parse(
         argv,

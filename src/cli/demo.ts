@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { startDemoDatabase } from "../cloud/demo-db.js";
 import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../cloud/hub.js";
 import { renderLeafConfig } from "../config/leaf-config.js";
 import { validateBootstrap } from "../config/load.js";
@@ -82,6 +83,13 @@ export const demo: Command = {
       await ensureHubStream(hubNc);
       await ensureHubConfigBucket(hubNc);
       await addDevice(hubNc, DEVICE);
+      // The cloud side: a `cloud ingest` worker storing every reading in an embedded SQLite file.
+      const demoDb = await startDemoDatabase(hubNc, dir);
+      if (typeof demoDb === "string") io.out(demoDb);
+      else {
+        cleanup.push(() => demoDb.finish());
+        io.out(`cloud  ingest      → SQLite ${demoDb.file} (\`cloud latest\` shown on exit)`);
+      }
 
       const link = await TcpProxy.start(hub.leafPort);
       cleanup.push(() => link.close());
@@ -193,6 +201,7 @@ export const demo: Command = {
         }
         await delay(250, stop.signal);
       }
+      if (typeof demoDb !== "string") io.out(`\n${await demoDb.finish()}`);
       io.out("\nstopping: daemon, leaf, hub …");
       await done();
       io.out("demo stopped, everything cleaned up");

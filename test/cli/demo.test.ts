@@ -36,6 +36,10 @@ describe("edge-gateway demo", () => {
       p.kill("SIGINT");
       expect(await p.exited).toBe(0);
       expect(p.stdout()).toContain("demo stopped, everything cleaned up");
+      // The readings arrived in the embedded database: `cloud latest` of it, one row per sensor.
+      const stored = /(\d+) readings in the embedded database \S+readings\.db/.exec(p.stdout());
+      expect(Number(stored?.[1])).toBeGreaterThan(Number(caught[2]) / 2);
+      for (const sensor of ["boiler-power", "kitchen-hum", "kitchen-temp"]) expect(p.stdout()).toMatch(new RegExp(`^demo-pi\\s+${sensor}\\s+\\w+\\s+eu-west\\s+\\d+\\s+[\\d.]+\\s+\\S+\\s+good\\s+[\\d.]+s$`, "m"));
       expect(existsSync(dir)).toBe(false);
       expect(serversUsing(dir)).toEqual([]);
     } finally {
