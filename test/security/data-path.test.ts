@@ -28,14 +28,14 @@ async function expectHubHoldsEveryReading(env: HubAndLeaves, daemons: Daemon[]):
     const all: string[] = [];
     for (const [i, d] of daemons.entries()) {
       const leafNc = await env.leaves[i]!.connect();
-      const leaf = (await readStream(leafNc, "TELEMETRY")).map((r) => r.msgId);
+      const leaf = (await readStream(leafNc, "TELEMETRY")).map((r) => r.msgId ?? "");
       await leafNc.close();
       expect(leaf.length).toBe(d.publisher.stats.accepted);
       all.push(...leaf);
     }
     // Sources recover 10–30 s after a reconnect on 2.9.10: wait on the condition.
     await waitFor(async () => (await (await jetstreamManager(hubNc)).streams.info("TELEMETRY")).state.messages >= all.length, { timeout: 90_000, what: `hub to hold ${all.length} readings` });
-    const hub = (await readStream(hubNc, "TELEMETRY")).map((r) => r.msgId);
+    const hub = (await readStream(hubNc, "TELEMETRY")).map((r) => r.msgId ?? "");
     expect(hub.length).toBe(new Set(hub).size);
     expect(new Set(hub)).toEqual(new Set(all));
     return hub;
@@ -48,7 +48,7 @@ async function eventsInStream(nc: NatsConnection): Promise<string[]> {
   const out: string[] = [];
   const jsm = await jetstreamManager(nc);
   const last = (await jsm.streams.info("EVENTS")).state.last_seq;
-  for (let seq = 1; seq <= last; seq++) out.push((await jsm.streams.getMessage("EVENTS", { seq })).string());
+  for (let seq = 1; seq <= last; seq++) out.push((await jsm.streams.getMessage("EVENTS", { seq }))?.string() ?? "");
   return out;
 }
 
