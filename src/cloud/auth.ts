@@ -234,6 +234,11 @@ export class FleetKeys {
     return fmtCreds(jwt, user);
   }
 
+  /** Whether any credential was ever issued to `deviceId` from these keys. */
+  async hasIssued(deviceId: string): Promise<boolean> {
+    return (await this.deviceRecord(deviceId)).users.length > 0;
+  }
+
   /**
    * Revokes every credential ever issued to `deviceId` in the FLEET account JWT (re-signed by
    * the operator and saved). Returns the number of keys newly revoked; push the new JWT with
@@ -316,6 +321,7 @@ export async function revokeDeviceCreds(keysDir: string, deviceId: string, serve
   } catch {
     return `warning: no fleet keys in ${keysDir}: no credential revoked (pass --keys DIR if the hub uses fleet auth)`;
   }
+  if (!(await keys.hasIssued(deviceId))) return `no credential was issued to device ${deviceId} from ${keysDir}: nothing to revoke`;
   const n = await keys.revokeDevice(deviceId);
   // Pushed even when nothing new was revoked: a hub that missed an earlier push catches up.
   await pushAccountJwt(server, keys, keys.fleetJwt);
