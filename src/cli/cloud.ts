@@ -4,7 +4,8 @@ import { connectServer, serverFlags, serverUrl } from "./connect.js";
 import { deviceIdArg, durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
 import { ingest } from "./ingest.js";
 import { hubConfig } from "./hub-config.js";
-import { defaultKeysDir, issueDeviceCredsFile, revokeDeviceCreds } from "../cloud/auth.js";
+import { defaultKeysDir } from "../cloud/auth.js";
+import { issueDeviceCredsFile, revokeDeviceCreds } from "../cloud/device-creds.js";
 import { hubVersionWarning } from "../cloud/hub-config.js";
 import { addDeviceLive, ensureLiveStreams, removeDeviceLive } from "../cloud/live.js";
 
