@@ -15,7 +15,8 @@ export type GatewayErrorCode =
   | "EGW_ONEWIRE"
   | "EGW_MQTT"
   | "EGW_USAGE"
-  | "EGW_DB";
+  | "EGW_DB"
+  | "EGW_HUB_AUTH";
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -3,6 +3,7 @@
  * device's remote config document (A6). Shared by `cloud init` (creates it) and `config push`.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { StreamSource } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 
 /** Default bucket name (A3). */
@@ -15,6 +16,19 @@ export const CONFIG_MAX_VALUE_SIZE = 1024 * 1024;
 /** The KV key of a device's document. */
 export function deviceKey(deviceId: string): string {
   return `devices.${deviceId}`;
+}
+
+/**
+ * The leaf's mirror of the hub bucket, holding only the device's key (DESIGN A3, Part C): through
+ * the hub's JetStream API, delivered on the device's own `deliver.<id>.cfg` (the default
+ * `$JS.M.<nuid>` deliver subjects are shared by every leaf), filtered to `devices.<id>`.
+ */
+export function leafMirrorSource(deviceId: string, bucket: string = CONFIG_BUCKET, hubDomain = "hub"): StreamSource {
+  return {
+    name: bucket,
+    external: { api: `$JS.${hubDomain}.API`, deliver: `deliver.${deviceId}.cfg` },
+    filter_subject: `$KV.${bucket}.${deviceKey(deviceId)}`,
+  };
 }
 
 export interface ConfigBucketOptions {

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
+import { OPS_INBOX_PREFIX } from "../cloud/auth.js";
 import { GatewayError, errorMessage } from "../errors.js";
 
 /** Connection flags shared by the cloud-side commands. */
@@ -20,7 +21,10 @@ export function serverUrl(flag: string | undefined): string {
  */
 export async function connectServer(server: string | undefined, creds?: string): Promise<NatsConnection> {
   const servers = serverUrl(server);
-  const opts: ConnectionOptions = { servers, name: "edge-gateway cli", timeout: 5000, maxReconnectAttempts: 3 };
+  // The operator tools' own inbox prefix (docs/security.md): devices may answer into it but
+  // never read it. $EDGE_GATEWAY_INBOX_PREFIX overrides it (e.g. one prefix per operator).
+  const inboxPrefix = process.env.EDGE_GATEWAY_INBOX_PREFIX || OPS_INBOX_PREFIX;
+  const opts: ConnectionOptions = { servers, name: "edge-gateway cli", timeout: 5000, maxReconnectAttempts: 3, inboxPrefix };
   if (creds) {
     try {
       opts.authenticator = credsAuthenticator(await readFile(creds));

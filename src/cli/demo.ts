@@ -12,10 +12,11 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { startDemoDatabase } from "../cloud/demo-db.js";
 import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../cloud/hub.js";
+import { startDemoHub } from "../demo/auth.js";
 import { renderLeafConfig } from "../config/leaf-config.js";
 import { validateBootstrap } from "../config/load.js";
 import { Daemon } from "../daemon/daemon.js";
-import { NatsServerProcess, renderServerConfig } from "../demo/nats-server.js";
+import { NatsServerProcess } from "../demo/nats-server.js";
 import { TcpProxy } from "../demo/tcp-proxy.js";
 import { delay } from "../drivers/util.js";
 import { createLogger } from "../logger.js";
@@ -25,7 +26,7 @@ import { formatReadingLine } from "./watch.js";
 const DEVICE = "demo-pi";
 const REGION = "eu-west";
 
-const usage = `Usage: edge-gateway demo [--outage DURATION] [--duration DURATION] [--interval DURATION]
+const usage = `Usage: edge-gateway demo [--outage DURATION] [--duration DURATION] [--interval DURATION] [--no-auth]
 
 Runs everything locally: a hub and a leaf nats-server (nats-server must be on PATH), the
 gateway daemon with three simulated sensors publishing through the leaf's JetStream, and a live
@@ -35,6 +36,8 @@ view of sensors.*.${REGION}.> on the hub with stream counts.
                  keeps every reading, the hub catches up by itself
   --duration D   stop by itself after D (default: run until Ctrl-C or q)
   --interval D   sampling interval of the simulated sensors (default 1s)
+  --no-auth      run the hub without fleet auth (by default it runs the config of
+                 \`cloud hub-config\` and the leaf links with its own device credential)
 
 Keys (in a terminal): o = cut / restore the uplink, q = quit.`;
 
@@ -60,7 +63,7 @@ export const demo: Command = {
       for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
     };
     try {
-      const { values } = parse(argv, { outage: { type: "string" }, duration: { type: "string" }, interval: { type: "string" } });
+      const { values } = parse(argv, { outage: { type: "string" }, duration: { type: "string" }, interval: { type: "string" }, "no-auth": { type: "boolean" } });
       if (values.help) {
         io.out(usage);
         return EXIT.ok;
@@ -74,15 +77,17 @@ export const demo: Command = {
       cleanup.push(() => rm(dir, { recursive: true, force: true }));
       io.out(`edge-gateway demo: working in ${dir}`);
 
-      const hub = new NatsServerProcess({ name: "hub", dir: join(dir, "hub"), render: renderServerConfig({ name: "hub", domain: "hub", leafListener: true }) });
+      const auth = !values["no-auth"];
+      const demoHub = await startDemoHub(dir, DEVICE, auth);
+      const hub = demoHub.hub;
       cleanup.push(() => hub.stop());
-      await hub.start();
-      io.out(`hub   nats-server  ${hub.url}  (JetStream domain hub, leafnodes ${hub.leafUrl})`);
-      const hubNc = await connect({ servers: hub.url });
+      io.out(`hub   nats-server  ${hub.url}  (JetStream domain hub, leafnodes ${hub.leafUrl}, ${auth ? "fleet auth: device credential for the leaf link" : "no auth"})`);
+      const hubNc = await connect({ servers: hub.url, ...demoHub.connectOpts });
       cleanup.push(() => hubNc.close());
       await ensureHubStream(hubNc);
       await ensureHubConfigBucket(hubNc);
       await addDevice(hubNc, DEVICE);
+      await demoHub.registerLive(hubNc);
       // The cloud side: a `cloud ingest` worker storing every reading in an embedded SQLite file.
       const demoDb = await startDemoDatabase(hubNc, dir);
       if (typeof demoDb === "string") io.out(demoDb);
@@ -111,7 +116,7 @@ export const demo: Command = {
         name: DEVICE,
         dir: join(dir, "leaf"),
         render: (ports, storeDir) =>
-          renderLeafConfig(config, { hub: `nats-leaf://127.0.0.1:${link.port}`, listen: `127.0.0.1:${ports.client}`, storeDir, monitor: false }),
+          renderLeafConfig(config, { hub: `nats-leaf://127.0.0.1:${link.port}`, listen: `127.0.0.1:${ports.client}`, storeDir, monitor: false, creds: demoHub.deviceCreds }),
       });
       cleanup.push(() => leaf.stop());
       await leaf.start();

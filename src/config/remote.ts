@@ -11,7 +11,7 @@
 import { readFile, rm } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, KvWatchInclude, type KV, type KvEntry } from "@nats-io/kv";
-import { CONFIG_MAX_VALUE_SIZE, deviceKey } from "../bridge/remote-config-bucket.js";
+import { CONFIG_MAX_VALUE_SIZE, deviceKey, leafMirrorSource } from "../bridge/remote-config-bucket.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import { backoff, delay } from "../util/backoff.js";
 import { errorMessage, type ConfigProblem } from "../errors.js";
@@ -108,11 +108,7 @@ export class RemoteConfig {
   private mirror(): Promise<KV> {
     this.bucket ??= new Kvm(this.opts.nc)
       .create(this.opts.bucket, {
-        mirror: {
-          name: this.opts.bucket,
-          domain: this.opts.hubDomain,
-          filter_subject: `$KV.${this.opts.bucket}.${this.key}`,
-        },
+        mirror: leafMirrorSource(this.opts.deviceId, this.opts.bucket, this.opts.hubDomain),
       })
       .catch((err: unknown) => {
         this.bucket = undefined;

@@ -21,6 +21,10 @@ export async function leafConnectionOptions(config: BootstrapConfig): Promise<Co
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     pingInterval: 10_000,
+    // The device's own inbox prefix: under fleet auth the hub delivers replies to this device
+    // only on `_INBOX_<deviceId>.>` (docs/security.md), never another device's `_INBOX.>`.
+    // The publisher's PubAck inbox follows the connection's prefix too.
+    inboxPrefix: `_INBOX_${config.device.id}`,
   };
   if (n.credentials) {
     try {

@@ -25,6 +25,9 @@ describe("edge-gateway demo", () => {
     const p = spawnCli(["demo", "--outage", "3s", "--interval", "200ms"]);
     try {
       const dir = ((await waitForOutput(p, /working in (\S+)/)) as RegExpMatchArray)[1]!;
+      // Auth is on by default: the leaf links with its own device credential, and the live
+      // wildcard view on the hub still works.
+      await waitForOutput(p, "fleet auth: device credential for the leaf link", 20_000);
       await waitForOutput(p, /sensors\.temperature\.eu-west\.demo-pi\.kitchen-temp {2}\d+(\.\d+)? Cel/, 20_000);
       await waitForOutput(p, "=== uplink CUT", 20_000);
       const restored = (await waitForOutput(p, /uplink RESTORED: (\d+) readings were buffered/, 20_000)) as RegExpMatchArray;
