@@ -47,7 +47,7 @@ function countsText(c: IngestCounts): string {
   return `this worker: processed ${c.processed}, failed ${c.failed}, given up ${c.terminated}, redeliveries ${c.redeliveries}`;
 }
 
-async function runWorker(nc: NatsConnection, values: Record<string, string | boolean | undefined>, io: Io): Promise<number> {
+async function runWorker(nc: NatsConnection, values: Record<string, string | string[] | boolean | undefined>, io: Io): Promise<number> {
   const queue = values.queue;
   if (typeof queue !== "string" || !/^[A-Za-z0-9_-]+$/.test(queue)) throw new UsageError("--queue NAME is required: letters, digits, '-' and '_'");
   const filter = values.filter as string | undefined;

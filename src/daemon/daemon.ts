@@ -184,7 +184,7 @@ export class Daemon implements AsyncDisposable {
       stream: b.stream,
       intervalMs: opts.linkCheckMs,
       logger: opts.logger.child({ part: "link" }),
-      onChange: (state) => this.emitEvent("link", { hub: state.hub, since: state.since, buffer: state.buffer, hubLag: state.hubLag }),
+      onChange: (state) => this.emitEvent("link", { hub: state.hub, since: state.since, sourcing: state.sourcing, buffer: state.buffer, hubLag: state.hubLag }),
     });
   }
 
