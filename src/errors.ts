@@ -14,7 +14,8 @@ export type GatewayErrorCode =
   | "EGW_GPIO"
   | "EGW_ONEWIRE"
   | "EGW_MQTT"
-  | "EGW_USAGE";
+  | "EGW_USAGE"
+  | "EGW_FLEET";
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -1,34 +1,89 @@
+import { readFile } from "node:fs/promises";
 import { parseSize } from "../config/units.js";
-import { addDevice, ensureHubConfigBucket, ensureHubStream, HUB_DEFAULTS, listDevices, removeDevice, type Change } from "../cloud/hub.js";
+import { ensureHubConfigBucket, HUB_DEFAULTS, listDevices, type Change } from "../cloud/hub.js";
+import { ensureFleet, layoutOrDefault, reconcileSources, registerDevices, registeredDevices, shardStreams, unregisterDevices, type Registration } from "../cloud/fleet.js";
+import { GatewayError, errorMessage } from "../errors.js";
 import { connectServer, serverFlags } from "./connect.js";
-import { deviceIdArg, durationFlag, EXIT, parse, reportError, UsageError, type Command } from "./command.js";
+import { deviceIdArg, durationFlag, EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
 import { ingest } from "./ingest.js";
 
-const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL
+const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL[,URL…]
 
 Hub-side set-up (idempotent: running a command twice changes nothing the second time).
 
-  cloud init [--stream NAME] [--bucket NAME] [--max-bytes SIZE] [--max-age DURATION] [--replicas N]
-      creates the hub stream (no own subjects; it sources every device's leaf stream) and
-      the config KV bucket
-  cloud add-device ID [--stream NAME]
-      adds the source {name: TELEMETRY, domain: ID} to the hub stream
-  cloud remove-device ID [--stream NAME]
-      removes it (the readings already stored stay)
-  cloud devices [--stream NAME] [--json]
-      lists the devices the hub sources, with how far behind each is (lag)
+  cloud init [--stream NAME] [--bucket NAME] [--max-bytes SIZE] [--max-age DURATION]
+             [--replicas N] [--shards K]
+      creates the hub stream(s) (no own subjects; they source the devices' leaf streams), the
+      config KV bucket and the fleet registry, all with N replicas. --shards K spreads devices
+      over K streams NAME-0…NAME-(K-1) by a stable hash of the device id (fixed once set)
+  cloud add-device ID… [--from FILE]
+      registers devices (one id per line in FILE, '-' = stdin; # comments) and sources each
+      from its shard stream. Safe to run concurrently; registered devices are left as they are
+  cloud remove-device ID… [--from FILE]
+      unregisters them and drops their sources (the readings already stored stay)
+  cloud reconcile
+      sets every hub stream's sources from the registry again (after a hand edit, or an
+      interrupted add-device)
+  cloud devices [--json]
+      lists the registered devices with their stream, how far behind each is (lag) and when
+      the hub last heard from it
   cloud ingest --queue NAME [--filter SUBJECT] [--out FILE] [--max-deliver N] [--ack-wait 30s] [--live]
       a worker writing readings as JSON lines; workers with the same queue share the work
       (\`edge-gateway cloud ingest --help\`)
 
-Common options: --server URL (default $NATS_URL or nats://127.0.0.1:4222), --creds FILE`;
+Common options: --server URL (repeatable or comma-separated: every hub node; default $NATS_URL
+or nats://127.0.0.1:4222), --creds FILE`;
 
 function printChange(out: (t: string) => void, c: Change): void {
   out(`${c.result}: ${c.detail}`);
 }
 
+/** Device ids from the positionals and --from FILE ('-' = stdin), each checked, duplicates dropped. */
+async function deviceIds(positionals: string[], from: string | undefined, sub: string): Promise<string[]> {
+  const ids = [...positionals];
+  if (from !== undefined) {
+    let text: string;
+    try {
+      text = from === "-" ? await readStdin() : await readFile(from, "utf8");
+    } catch (cause) {
+      throw new GatewayError("EGW_CONFIG_READ", `cannot read --from ${from}: ${errorMessage(cause)}`, { cause });
+    }
+    text.split(/\r?\n/).forEach((line, i) => {
+      const id = line.replace(/#.*/, "").trim();
+      if (!id) return;
+      try {
+        ids.push(deviceIdArg(id, ""));
+      } catch (err) {
+        throw new UsageError(`${from}:${i + 1}: ${errorMessage(err)}`);
+      }
+    });
+  }
+  if (ids.length === 0) throw new UsageError(`give the device id(s), e.g. \`edge-gateway cloud ${sub} pi-0042 pi-0043\` or --from FILE`);
+  return [...new Set(ids.map((id) => deviceIdArg(id, `edge-gateway cloud ${sub} pi-0042`)))];
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/**
+ * Per-device step after registration (e.g. issuing credentials): called once for each device
+ * in order, after its source exists. None yet; kept as the seam for the auth work.
+ */
+type DeviceHook = (r: Registration, io: Io) => Promise<void>;
+const afterAdd: DeviceHook[] = [];
+const afterRemove: DeviceHook[] = [];
+
+function printRegistration(io: Io, r: Registration): void {
+  const what = { added: "added", unchanged: "unchanged", removed: "removed", absent: "absent" }[r.result];
+  const note = r.result === "unchanged" ? " (already registered)" : r.result === "absent" ? " (was not registered)" : "";
+  io.out(`${what}: device ${r.device} → stream ${r.stream}${note}`);
+}
+
 export const cloud: Command = {
-  summary: "hub side: init | add-device ID | remove-device ID | devices | ingest",
+  summary: "hub side: init | add-device ID… | remove-device ID… | reconcile | devices | ingest",
   usage,
   async run(argv, io) {
     if (argv[0] === "ingest") return ingest.run(argv.slice(1), io);
@@ -42,6 +97,8 @@ export const cloud: Command = {
           "max-bytes": { type: "string" },
           "max-age": { type: "string" },
           replicas: { type: "string" },
+          shards: { type: "string" },
+          from: { type: "string" },
           json: { type: "boolean" },
         },
         true,
@@ -51,37 +108,53 @@ export const cloud: Command = {
         io.out(usage);
         return values.help ? EXIT.ok : EXIT.invalid;
       }
-      if (!["init", "add-device", "remove-device", "devices"].includes(sub)) throw new UsageError(`unknown subcommand cloud ${sub}`);
-      const id = sub === "add-device" || sub === "remove-device" ? deviceIdArg(positionals[1], `edge-gateway cloud ${sub} pi-0042`) : undefined;
+      if (!["init", "add-device", "remove-device", "devices", "reconcile"].includes(sub)) throw new UsageError(`unknown subcommand cloud ${sub}`);
+      const ids = sub === "add-device" || sub === "remove-device" ? await deviceIds(positionals.slice(1), values.from, sub) : [];
       const maxBytes = values["max-bytes"] === undefined ? undefined : parseSize(values["max-bytes"]);
       if (values["max-bytes"] !== undefined && maxBytes === undefined) throw new UsageError(`--max-bytes ${values["max-bytes"]}: write a size like 10GiB`);
       const maxAgeMs = durationFlag("--max-age", values["max-age"], "30d");
       const replicas = values.replicas === undefined ? undefined : Number(values.replicas);
       if (replicas !== undefined && !(Number.isInteger(replicas) && replicas >= 1 && replicas <= 5)) throw new UsageError("--replicas must be 1 to 5");
+      const shards = values.shards === undefined ? undefined : Number(values.shards);
+      if (shards !== undefined && !(Number.isInteger(shards) && shards >= 1 && shards <= 1000)) throw new UsageError("--shards must be 1 to 1000");
 
       const nc = await connectServer(values.server, values.creds);
       try {
-        const stream = values.stream ?? HUB_DEFAULTS.stream;
         switch (sub) {
           case "init":
-            printChange(io.out, await ensureHubStream(nc, { stream, maxBytes, maxAgeMs, replicas }));
-            printChange(io.out, await ensureHubConfigBucket(nc, { bucket: values.bucket }));
+            for (const c of await ensureFleet(nc, { stream: values.stream, shards, maxBytes, maxAgeMs, replicas })) printChange(io.out, c);
+            printChange(io.out, await ensureHubConfigBucket(nc, { bucket: values.bucket, replicas }));
             break;
           case "add-device":
-            printChange(io.out, await addDevice(nc, id!, { stream }));
+            for (const r of await registerDevices(nc, ids)) {
+              printRegistration(io, r);
+              for (const hook of afterAdd) await hook(r, io);
+            }
             break;
           case "remove-device":
-            printChange(io.out, await removeDevice(nc, id!, { stream }));
+            for (const r of await unregisterDevices(nc, ids)) {
+              printRegistration(io, r);
+              for (const hook of afterRemove) await hook(r, io);
+            }
+            break;
+          case "reconcile":
+            for (const r of await reconcileSources(nc)) io.out(`${r.stream}: ${r.sources} sources (${r.added} added, ${r.removed} removed)`);
             break;
           case "devices": {
-            const devices = await listDevices(nc, { stream });
+            const layout = await layoutOrDefault(nc, values.stream ?? HUB_DEFAULTS.stream);
+            const sourced = await listDevices(nc, { streams: shardStreams(layout) });
+            // Registered but not (yet) sourced: an interrupted add-device; `cloud reconcile` fixes it.
+            const registered = await registeredDevices(nc).catch(() => [] as string[]);
+            const seen = new Set(sourced.map((d) => d.device));
+            const missing = registered.filter((id) => !seen.has(id)).map((device) => ({ device, stream: "-", lag: 0, lastActiveMs: undefined, error: "registered, not sourced: run `edge-gateway cloud reconcile`" }));
+            const devices = [...sourced, ...missing];
             if (values.json) io.out(JSON.stringify(devices));
             else if (devices.length === 0) io.out("no devices: add one with `edge-gateway cloud add-device ID`");
             else {
-              io.out(`${"DEVICE".padEnd(24)} ${"LAG".padStart(10)}  LAST ACTIVE  ERROR`);
+              io.out(`${"DEVICE".padEnd(24)} ${"STREAM".padEnd(14)} ${"LAG".padStart(10)}  LAST ACTIVE  ERROR`);
               for (const d of devices) {
                 const active = d.lastActiveMs === undefined ? "never" : `${(d.lastActiveMs / 1000).toFixed(1)}s ago`;
-                io.out(`${d.device.padEnd(24)} ${String(d.lag).padStart(10)}  ${active.padEnd(11)}  ${d.error ?? ""}`);
+                io.out(`${d.device.padEnd(24)} ${d.stream.padEnd(14)} ${String(d.lag).padStart(10)}  ${active.padEnd(11)}  ${d.error ?? ""}`);
               }
             }
             break;
