@@ -2,6 +2,7 @@ import { createWriteStream, type WriteStream } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { IngestWorker, LiveIngestWorker, type IngestCounts, type IngestHandler } from "../cloud/ingest.js";
 import { HUB_DEFAULTS } from "../cloud/hub.js";
+import { layoutOrDefault, shardStreams } from "../cloud/fleet.js";
 import { createLogger } from "../logger.js";
 import { connectServer, serverFlags } from "./connect.js";
 import { durationFlag, EXIT, parse, reportError, UsageError, type Command, type Io } from "./command.js";
@@ -25,7 +26,8 @@ stderr on SIGUSR1 and on exit (SIGINT/SIGTERM).
   --max-deliver N      deliveries of one reading before it is given up (default 5)
   --ack-wait DURATION  time to process a reading before it is redelivered (default 30s)
   --nak-delay DURATION delay before a failed reading is redelivered (default 1s)
-  --stream NAME        hub stream (default TELEMETRY)
+  --stream NAME        hub stream (default: every stream of the fleet — one consumer NAME on
+                       each shard of \`cloud init --shards K\` — else TELEMETRY)
   --live               no consumer: a core queue subscription on sensors.> (or --filter):
                        at-most-once, only while connected, nothing redelivered
 
@@ -62,27 +64,36 @@ async function runWorker(nc: NatsConnection, values: Record<string, string | str
   const out = typeof values.out === "string" ? createWriteStream(values.out, { flags: "a" }) : process.stdout;
   const logger = createLogger("warn", 2);
   const handler = lineWriter(out);
-  const stream = (values.stream as string | undefined) ?? HUB_DEFAULTS.stream;
+  // Every shard stream of the fleet (cloud init --shards), or the one --stream named.
+  const streams = typeof values.stream === "string" ? [values.stream] : shardStreams(await layoutOrDefault(nc, HUB_DEFAULTS.stream));
 
-  const worker = values.live
-    ? new LiveIngestWorker(nc, { queue, filter, handler, logger })
-    : await IngestWorker.start(nc, { queue, stream, filter, maxDeliver, ackWaitMs, nakDelayMs, handler, logger });
+  const workers: (IngestWorker | LiveIngestWorker)[] = values.live
+    ? [new LiveIngestWorker(nc, { queue, filter, handler, logger })]
+    : await Promise.all(streams.map((stream) => IngestWorker.start(nc, { queue, stream, filter, maxDeliver, ackWaitMs, nakDelayMs, handler, logger })));
+  const counts = (): IngestCounts =>
+    workers.reduce<IngestCounts>(
+      (a, w) => ({ processed: a.processed + w.counts.processed, failed: a.failed + w.counts.failed, terminated: a.terminated + w.counts.terminated, redeliveries: a.redeliveries + w.counts.redeliveries }),
+      { processed: 0, failed: 0, terminated: 0, redeliveries: 0 },
+    );
   const report = async (when: string) => {
-    if (worker instanceof IngestWorker) {
-      try {
-        const r = await worker.report();
-        io.err(`${when}: consumer ${r.stream}/${r.consumer}: pending ${r.numPending}, ack pending ${r.numAckPending}, redelivered ${r.numRedelivered}, waiting pulls ${r.numWaiting}; ${countsText(worker.counts)}`);
-      } catch (err) {
-        io.err(`${when}: consumer info unavailable (${err instanceof Error ? err.message : String(err)}); ${countsText(worker.counts)}`);
+    for (const worker of workers) {
+      if (worker instanceof IngestWorker) {
+        try {
+          const r = await worker.report();
+          io.err(`${when}: consumer ${r.stream}/${r.consumer}: pending ${r.numPending}, ack pending ${r.numAckPending}, redelivered ${r.numRedelivered}, waiting pulls ${r.numWaiting}; ${countsText(worker.counts)}`);
+        } catch (err) {
+          io.err(`${when}: consumer info unavailable (${err instanceof Error ? err.message : String(err)}); ${countsText(worker.counts)}`);
+        }
+      } else {
+        io.err(`${when}: live queue group ${queue} on ${filter ?? "sensors.>"}; ${countsText(worker.counts)}`);
       }
-    } else {
-      io.err(`${when}: live queue group ${queue} on ${filter ?? "sensors.>"}; ${countsText(worker.counts)}`);
     }
+    if (workers.length > 1) io.err(`${when}: all shards: ${countsText(counts()).replace("this worker", "this process")}`);
   };
   io.err(
     values.live
       ? `ingesting live (at-most-once) from ${filter ?? "sensors.>"} in queue group ${queue} (SIGUSR1: report, Ctrl-C: stop)`
-      : `ingesting from stream ${stream} through durable consumer ${queue}${filter ? ` (filter ${filter})` : ""} (SIGUSR1: report, Ctrl-C: stop)`,
+      : `ingesting from stream${streams.length > 1 ? "s" : ""} ${streams.join(", ")} through durable consumer ${queue}${filter ? ` (filter ${filter})` : ""} (SIGUSR1: report, Ctrl-C: stop)`,
   );
   const onUsr1 = () => void report("report");
   process.on("SIGUSR1", onUsr1);
@@ -90,10 +101,10 @@ async function runWorker(nc: NatsConnection, values: Record<string, string | str
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
-    void worker.done.then(stop);
+    for (const w of workers) void w.done.then(stop);
   });
   process.off("SIGUSR1", onUsr1);
-  await worker.stop();
+  await Promise.all(workers.map((w) => w.stop()));
   await report("exit");
   if (out !== process.stdout) await new Promise<void>((r) => (out as WriteStream).end(r));
   return EXIT.ok;
