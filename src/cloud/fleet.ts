@@ -11,7 +11,7 @@
  *   reconciler that wrote an older view is corrected by the next read (safe under concurrency,
  *   idempotent, one stream update per shard however many devices were added).
  */
-import { jetstreamManager, type StreamSource } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type StreamSource } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { GatewayError, errorMessage } from "../errors.js";
@@ -72,7 +72,7 @@ async function openRegistry(nc: NatsConnection, opts: FleetOptions): Promise<KV>
   if (!(await streamInfoOrUndefined(jsm, `KV_${bucket}`))) {
     throw new GatewayError("EGW_FLEET", `the hub has no fleet registry (KV ${bucket}): run \`edge-gateway cloud init\` first`);
   }
-  return new Kvm(nc).open(bucket);
+  return new Kvm(jetstream(nc, { timeout: 10_000 })).open(bucket);
 }
 
 /** The layout written by `cloud init`; throws EGW_FLEET_MISSING naming the fix if there is none. */
@@ -156,16 +156,44 @@ async function putDevices(kv: KV, ids: string[]): Promise<Map<string, "added" | 
   const out = new Map<string, "added" | "unchanged">();
   const value = JSON.stringify({ registered: new Date().toISOString() });
   await pool(ids, 32, async (id) => {
-    try {
-      await kv.create(registryKey(id), value);
-      out.set(id, "added");
-    } catch (err) {
-      // create() fails only if the key holds a value: registered already (by us or a concurrent call).
-      if (/wrong last sequence|key exists/i.test(errorMessage(err))) out.set(id, "unchanged");
-      else throw err;
-    }
+    const created = await retrying(`registering ${id}`, async () => {
+      try {
+        await kv.create(registryKey(id), value);
+        return true;
+      } catch (err) {
+        // create() fails only if the key holds a value: registered already (by us, by a
+        // concurrent call, or by our own earlier attempt whose answer timed out).
+        if (/wrong last sequence|key exists/i.test(errorMessage(err))) return false;
+        throw err;
+      }
+    });
+    out.set(id, created ? "added" : "unchanged");
   });
   return out;
+}
+
+/** Errors a hub cluster gives while a leader is being elected or a node is down: retried. */
+function transient(err: unknown): boolean {
+  return /timeout|timed out|no responders|no suitable peers|leader|unavailable|503|insufficient resources/i.test(errorMessage(err));
+}
+
+/**
+ * Runs `fn`, retrying transient hub errors with backoff for up to `budgetMs`; the last error is
+ * rethrown as EGW_FLEET naming `what` (a bare "timeout" says nothing to an operator).
+ */
+async function retrying<T>(what: string, fn: () => Promise<T>, budgetMs = 30_000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!transient(err) || Date.now() > deadline) {
+        if (err instanceof GatewayError) throw err;
+        throw new GatewayError("EGW_FLEET", `${what}: ${errorMessage(err)}`, { cause: err });
+      }
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+    }
+  }
 }
 
 /** Runs `fn` over `items` with at most `width` in flight. */
@@ -241,15 +269,15 @@ export interface ReconcileResult {
 export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & { streams?: string[]; rounds?: number } = {}): Promise<ReconcileResult[]> {
   const kv = await openRegistry(nc, opts);
   const layout = await readLayout(nc, opts);
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const streams = opts.streams ?? shardStreams(layout);
   const results = new Map<string, ReconcileResult>(streams.map((s) => [s, { stream: s, added: 0, removed: 0, sources: 0 }]));
   for (let round = 0; round < (opts.rounds ?? 20); round++) {
-    const ids = await registryIds(kv);
+    const ids = await retrying("reading the fleet registry", () => registryIds(kv));
     let dirty = false;
     for (const stream of streams) {
       const want = ids.filter((id) => streamOf(layout, id) === stream);
-      const info = await streamInfoOrUndefined(jsm, stream);
+      const info = await retrying(`reading stream ${stream}`, () => streamInfoOrUndefined(jsm, stream));
       if (!info) throw new GatewayError("EGW_FLEET", `the hub has no stream ${stream}: run \`edge-gateway cloud init\` first`);
       const have = new Set((info.config.sources ?? []).map(sourceDevice).filter((d): d is string => !!d));
       const wantSet = new Set(want);
@@ -262,7 +290,8 @@ export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & 
       // Keep sources that are not devices (added by hand) as they are.
       const foreign = (info.config.sources ?? []).filter((s) => !sourceDevice(s));
       const sources: StreamSource[] = [...foreign, ...want.map((id) => deviceSource(id, layout.stream))];
-      await setSources(jsm, info, sources);
+      // A timed-out update may still have been applied: the next round re-reads and checks.
+      await retrying(`updating the sources of stream ${stream}`, () => setSources(jsm, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err))));
     }
     if (!dirty) return [...results.values()];
   }

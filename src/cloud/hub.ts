@@ -96,11 +96,7 @@ export async function ensureHubConfigBucket(nc: NatsConnection, opts: ConfigBuck
   const existing = await streamInfoOrUndefined(jsm, `KV_${bucket}`);
   const replicas = opts.replicas ?? 1;
   if (!existing) {
-    await ensureConfigBucket(nc, opts);
-    if (replicas !== 1) {
-      const info = (await streamInfoOrUndefined(jsm, `KV_${bucket}`))!;
-      await jsm.streams.update(info.config.name, { ...info.config, num_replicas: replicas });
-    }
+    await ensureConfigBucket(nc, { ...opts, replicas });
     return { result: "created", detail: `KV bucket ${bucket}` };
   }
   if (opts.replicas !== undefined && existing.config.num_replicas !== replicas) {
