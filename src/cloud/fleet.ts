@@ -11,7 +11,7 @@
  *   reconciler that wrote an older view is corrected by the next read (safe under concurrency,
  *   idempotent, one stream update per shard however many devices were added).
  */
-import { jetstream, jetstreamManager, type StreamSource } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager, type StreamSource } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { GatewayError, errorMessage } from "../errors.js";
@@ -207,13 +207,21 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Prom
 
 /** The registered device ids. */
 export async function registeredDevices(nc: NatsConnection, opts: FleetOptions = {}): Promise<string[]> {
-  return registryIds(await openRegistry(nc, opts));
+  await openRegistry(nc, opts);
+  return registryIds(await jetstreamManager(nc, { timeout: 10_000 }), opts.bucket ?? FLEET_BUCKET);
 }
 
-async function registryIds(kv: KV): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const k of await kv.keys("devices.>")) ids.push(k.slice("devices.".length));
-  return ids.sort();
+/**
+ * The registry's keys from one stream info with a subject filter (per-subject counts): no
+ * consumer to create, which on an R3 hub under load costs seconds. Unregistering purges the
+ * key's subject entirely, so every subject listed is a registered device.
+ */
+async function registryIds(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+  const prefix = `$KV.${bucket}.devices.`;
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  return Object.keys(info.state.subjects ?? {})
+    .map((s) => s.slice(prefix.length))
+    .sort();
 }
 
 export interface Registration {
@@ -241,12 +249,14 @@ export async function registerDevices(nc: NatsConnection, ids: readonly string[]
 /** Unregisters devices and drops their sources (their stored readings stay). Idempotent. */
 export async function unregisterDevices(nc: NatsConnection, ids: readonly string[], opts: FleetOptions = {}): Promise<Registration[]> {
   const kv = await openRegistry(nc, opts);
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const layout = await readLayout(nc, opts);
   const out: Registration[] = [];
   await pool([...new Set(ids)], 32, async (device) => {
     const e = await kv.get(registryKey(device));
     const was = e?.operation === "PUT";
-    if (was) await kv.delete(registryKey(device));
+    // Purge the subject (no delete marker left), so the registry's subject list stays exact.
+    if (e) await jsm.streams.purge(`KV_${opts.bucket ?? FLEET_BUCKET}`, { filter: `$KV.${opts.bucket ?? FLEET_BUCKET}.${registryKey(device)}` });
     out.push({ device, result: was ? "removed" : "absent", stream: streamOf(layout, device) });
   });
   await reconcileSources(nc, { ...opts, streams: [...new Set(ids.map((id) => streamOf(layout, id)))] });
@@ -267,13 +277,13 @@ export interface ReconcileResult {
  * concurrent reconciler that wrote an older view is corrected here, and vice versa.
  */
 export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & { streams?: string[]; rounds?: number } = {}): Promise<ReconcileResult[]> {
-  const kv = await openRegistry(nc, opts);
+  await openRegistry(nc, opts);
   const layout = await readLayout(nc, opts);
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   const streams = opts.streams ?? shardStreams(layout);
   const results = new Map<string, ReconcileResult>(streams.map((s) => [s, { stream: s, added: 0, removed: 0, sources: 0 }]));
   for (let round = 0; round < (opts.rounds ?? 20); round++) {
-    const ids = await retrying("reading the fleet registry", () => registryIds(kv));
+    const ids = await retrying("reading the fleet registry", () => registryIds(jsm, opts.bucket ?? FLEET_BUCKET));
     let dirty = false;
     for (const stream of streams) {
       const want = ids.filter((id) => streamOf(layout, id) === stream);

@@ -95,7 +95,7 @@ describe("fleet › 3-node hub cluster", () => {
     expect(await registeredDevices(nc)).toEqual([...all].sort());
     const sourced = await listDevices(nc, { streams: ["TELEMETRY"] });
     expect(sourced.map((d) => d.device)).toEqual([...all].sort());
-  });
+  }, 180_000);
 
   it("shards: devices spread over K streams by a stable hash; devices and ingest see every shard", async () => {
     const c = await cluster();
