@@ -110,7 +110,7 @@ async function hubMsgIds(nc: NatsConnection, streams: string[]): Promise<string[
     const c = await js.consumers.get(s);
     const total = (await (await jetstreamManager(nc)).streams.info(s)).state.messages;
     let got = 0;
-    while (got < total) {
+    for (let empty = 0; got < total && empty < 5; ) {
       const batch = await c.fetch({ max_messages: 1000, expires: 5000 });
       let n = 0;
       for await (const m of batch) {
@@ -118,7 +118,7 @@ async function hubMsgIds(nc: NatsConnection, streams: string[]): Promise<string[
         n++;
       }
       got += n;
-      if (n === 0) break;
+      empty = n === 0 ? empty + 1 : 0;
     }
   }
   return idsOut;
@@ -168,7 +168,7 @@ async function main(): Promise<void> {
     }
   }, 250);
   const leafNcs = await Promise.all(leaves.map((l) => connect({ servers: l.url })));
-  await waitFor(() => daemons.every((d) => d.link.hub === "up" && d.link.sourcing === "active"), { timeout: 120_000, interval: 500, what: "every daemon linked and sourced" });
+  await waitFor(() => daemons.every((d) => d.link.hub === "up" && d.link.sourcing === "active"), { timeout: 300_000, interval: 500, what: "every daemon linked and sourced" });
   const rssDaemons = process.memoryUsage().rss - rss0;
   const leafRss = await rssOfDirs(leaves);
   log(`daemons up and sourced after ${Date.now() - t0} ms; RSS per daemon (in-process share) ${(rssDaemons / N / 1048576).toFixed(1)} MiB; leaf nats-server RSS mean ${(leafRss.reduce((a, b) => a + b, 0) / Math.max(1, leafRss.length) / 1048576).toFixed(1)} MiB`);
@@ -196,7 +196,7 @@ async function main(): Promise<void> {
   const rev = await waitFor(() => cfg.put("devices.dev-0000", JSON.stringify({ sensors: [] })), { timeout: 60_000, interval: 250, what: "config write with a node down" });
   const readBack = (await cfg.get("devices.dev-0000"))?.revision === rev;
   log(`single-node kill (node ${victim}, ${onVictim.size} leaves on it): config put+get ok=${readBack} after ${Date.now() - t} ms`);
-  await waitFor(() => leaves.every((l) => leafNodeOf(c, l) >= 0 && leafNodeOf(c, l) !== victim), { timeout: 60_000, interval: 500, what: "leaves moved off the killed node" });
+  await waitFor(() => leaves.every((l) => leafNodeOf(c, l) >= 0 && leafNodeOf(c, l) !== victim), { timeout: 120_000, interval: 500, what: "leaves moved off the killed node" });
   await new Promise((r) => setTimeout(r, 12_000)); // let every monitor (5 s) see the state
   const falseAlarms = [...downEvents.keys()].filter((id) => !onVictim.has(id)).length;
   const trueAlarms = [...downEvents.keys()].filter((id) => onVictim.has(id)).length;
@@ -224,7 +224,8 @@ async function main(): Promise<void> {
   await waitFor(async () => (await hubTotal(nc, streams)) >= final, { timeout: 120_000, interval: 500, what: "hub holds the final readings" });
   const hubIds = await hubMsgIds(nc, streams);
   const distinct = new Set(hubIds);
-  log(`exactly-once: leaves hold ${final} readings; hub ${hubIds.length} messages, ${distinct.size} distinct ids: lost ${final - distinct.size}, duplicated ${hubIds.length - distinct.size}`);
+  const stored = await hubTotal(nc, streams);
+  log(`exactly-once: leaves hold ${final} readings; hub streams hold ${stored}; read back ${hubIds.length} messages, ${distinct.size} distinct ids: lost ${final - distinct.size}, duplicated ${hubIds.length - distinct.size}`);
   await Promise.all(leafNcs.map((x) => x.close()));
   await nc.close();
   await c.stop();
