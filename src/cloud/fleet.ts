@@ -304,6 +304,9 @@ export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & 
       await retrying(`updating the sources of stream ${stream}`, () => setSources(jsm, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err))));
     }
     if (!dirty) return [...results.values()];
+    // Concurrent reconcilers each rewrite the whole list: a short random pause before checking
+    // again lets the others finish theirs, so fewer rounds rewrite a large stream config.
+    await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 100 * (round + 1))));
   }
   throw new GatewayError("EGW_FLEET", "the hub's sources kept changing while reconciling (many concurrent registrations?): run the command again");
 }
