@@ -67,8 +67,12 @@ function registryKey(deviceId: string): string {
 }
 
 async function openRegistry(nc: NatsConnection, opts: FleetOptions): Promise<KV> {
+  return retrying("opening the fleet registry", () => openRegistryOnce(nc, opts));
+}
+
+async function openRegistryOnce(nc: NatsConnection, opts: FleetOptions): Promise<KV> {
   const bucket = opts.bucket ?? FLEET_BUCKET;
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
   if (!(await streamInfoOrUndefined(jsm, `KV_${bucket}`))) {
     throw new GatewayError("EGW_FLEET", `the hub has no fleet registry (KV ${bucket}): run \`edge-gateway cloud init\` first`);
   }
@@ -78,7 +82,7 @@ async function openRegistry(nc: NatsConnection, opts: FleetOptions): Promise<KV>
 /** The layout written by `cloud init`; throws EGW_FLEET_MISSING naming the fix if there is none. */
 export async function readLayout(nc: NatsConnection, opts: FleetOptions = {}): Promise<FleetLayout> {
   const kv = await openRegistry(nc, opts);
-  const e = await kv.get(LAYOUT_KEY);
+  const e = await retrying("reading the fleet layout", () => kv.get(LAYOUT_KEY));
   if (!e || e.operation !== "PUT") throw new GatewayError("EGW_FLEET", "the fleet registry has no layout: run `edge-gateway cloud init` first");
   return e.json<FleetLayout>();
 }
