@@ -16,7 +16,8 @@ export type GatewayErrorCode =
   | "EGW_MQTT"
   | "EGW_USAGE"
   | "EGW_DB"
-  | "EGW_HUB_AUTH";
+  | "EGW_HUB_AUTH"
+  | "EGW_FLEET";
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;

@@ -36,6 +36,8 @@ export interface ConfigBucketOptions {
   history?: number;
   /** Largest value in bytes; the server refuses bigger puts. */
   maxValueSize?: number;
+  /** Copies on a hub cluster (1 to 5); applies when the bucket is created. Default 1. */
+  replicas?: number;
 }
 
 /**
@@ -46,6 +48,7 @@ export async function ensureConfigBucket(nc: NatsConnection, opts: ConfigBucketO
   return new Kvm(nc).create(opts.bucket ?? CONFIG_BUCKET, {
     history: opts.history ?? CONFIG_HISTORY,
     maxValueSize: opts.maxValueSize ?? CONFIG_MAX_VALUE_SIZE,
+    replicas: opts.replicas ?? 1,
     description: "edge-gateway remote config: key devices.<deviceId> = config document (JSON)",
   });
 }

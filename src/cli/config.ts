@@ -27,7 +27,7 @@ devices.ID; the device applies every new revision live (see docs/remote-config.m
   history   lists the kept revisions: revision, time, operation, size.
 
 Options:
-  --server URL            the hub's client URL, e.g. nats://hub.example.com:4222
+  --server URL            the hub's client URL, e.g. nats://hub.example.com:4222 (repeat or comma-separate for every node)
                           (default $NATS_URL, else nats://127.0.0.1:4222)
   --creds FILE            credentials file for the hub
   --bucket NAME           KV bucket (default ${CONFIG_BUCKET})
@@ -40,7 +40,7 @@ Exit codes: 0 ok, 1 invalid document / revision conflict / no such document,
             2 cannot reach the hub or the bucket does not exist.`;
 
 const options = {
-  server: { type: "string", short: "s" },
+  server: { type: "string", short: "s", multiple: true },
   creds: { type: "string" },
   bucket: { type: "string" },
   "expect-revision": { type: "string" },

@@ -4,27 +4,54 @@ import { credsAuthenticator, type ConnectionOptions, type NatsConnection } from 
 import { OPS_INBOX_PREFIX } from "../cloud/auth.js";
 import { GatewayError, errorMessage } from "../errors.js";
 
-/** Connection flags shared by the cloud-side commands. */
+/**
+ * Connection flags shared by the cloud-side commands. `--server` may be repeated and each
+ * value may be a comma-separated list: every node of a hub cluster, tried in turn.
+ */
 export const serverFlags = {
-  server: { type: "string", short: "s" },
+  server: { type: "string", short: "s", multiple: true },
   creds: { type: "string" },
 } as const;
 
-/** The server a cloud-side command talks to: --server, else $NATS_URL, else the local default. */
-export function serverUrl(flag: string | undefined): string {
-  return flag ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const DEFAULT_SERVER = "nats://127.0.0.1:4222";
+
+/**
+ * The servers a cloud-side command talks to: every --server (comma-separated lists split),
+ * else $NATS_URL (also a comma-separated list, as the nats CLI reads it), else the local default.
+ */
+export function serverUrls(flag: string | readonly string[] | undefined): string[] {
+  const given = typeof flag === "string" ? [flag] : [...(flag ?? [])];
+  const split = (v: string) => v.split(",").map((s) => s.trim()).filter(Boolean);
+  const fromFlag = given.flatMap(split);
+  if (fromFlag.length) return fromFlag;
+  const fromEnv = split(process.env.NATS_URL ?? "");
+  return fromEnv.length ? fromEnv : [DEFAULT_SERVER];
+}
+
+/** The servers as one display string (for messages). */
+export function serverUrl(flag: string | readonly string[] | undefined): string {
+  return serverUrls(flag).join(",");
 }
 
 /**
- * Connects a CLI command to `server`; unreachable → EGW_NATS_CONNECT (exit 2) saying what
- * was tried and what to check.
+ * Connects a CLI command to the first reachable of `server` (a list: a cluster's nodes); once
+ * connected it fails over to the others (and to any node the cluster announces) if its server
+ * goes away. None reachable → EGW_NATS_CONNECT (exit 2) saying what was tried and what to check.
  */
-export async function connectServer(server: string | undefined, creds?: string): Promise<NatsConnection> {
-  const servers = serverUrl(server);
+export async function connectServer(server: string | readonly string[] | undefined, creds?: string): Promise<NatsConnection> {
+  const servers = serverUrls(server);
   // The operator tools' own inbox prefix (docs/security.md): devices may answer into it but
   // never read it. $EDGE_GATEWAY_INBOX_PREFIX overrides it (e.g. one prefix per operator).
   const inboxPrefix = process.env.EDGE_GATEWAY_INBOX_PREFIX || OPS_INBOX_PREFIX;
-  const opts: ConnectionOptions = { servers, name: "edge-gateway cli", timeout: 5000, maxReconnectAttempts: 3, inboxPrefix };
+  const opts: ConnectionOptions = {
+    servers,
+    name: "edge-gateway cli",
+    timeout: 5000,
+    // A few rounds over the whole list, so one dead node does not fail a command.
+    maxReconnectAttempts: Math.max(3, servers.length * 2),
+    reconnectTimeWait: 250,
+    inboxPrefix,
+  };
   if (creds) {
     try {
       opts.authenticator = credsAuthenticator(await readFile(creds));
@@ -35,6 +62,6 @@ export async function connectServer(server: string | undefined, creds?: string):
   try {
     return await connect(opts);
   } catch (cause) {
-    throw new GatewayError("EGW_NATS_CONNECT", `cannot reach ${servers}: ${errorMessage(cause)} (check --server URL, or NATS_URL)`, { cause });
+    throw new GatewayError("EGW_NATS_CONNECT", `cannot reach ${servers.join(", ")}: ${errorMessage(cause)} (check --server URL[,URL…], or NATS_URL)`, { cause });
   }
 }

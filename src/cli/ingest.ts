@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Registry } from "prom-client";
 import { LiveIngestWorker, type IngestCounts } from "../cloud/ingest.js";
+import { layoutOrDefault, shardStreams } from "../cloud/fleet.js";
 import { HUB_DEFAULTS } from "../cloud/hub.js";
 import { SinkIngestWorker, type SinkWorkerCounts } from "../cloud/sink-worker.js";
 import { openSink, parseSinkSpec, toStoredReading, type ReadingSink } from "../cloud/sinks/index.js";
@@ -42,7 +43,8 @@ Consumer state (pending, ack pending, redelivered) is printed to stderr on SIGUS
   --nak-delay DURATION delay before a refused reading is redelivered (default 1s)
   --progress DURATION  progress line period while readings are pending (default 10s)
   --metrics HOST:PORT  serve /metrics (Prometheus) and /healthz, e.g. 127.0.0.1:9465
-  --stream NAME        hub stream (default TELEMETRY)
+  --stream NAME        hub stream (default: every stream of the fleet — one consumer NAME on
+                       each shard of \`cloud init --shards K\` — else TELEMETRY)
   --live               no consumer: a core queue subscription on sensors.> (or --filter):
                        at-most-once, only while connected, nothing redelivered
 
@@ -64,94 +66,112 @@ function countsText(c: IngestCounts | SinkWorkerCounts): string {
   return "stored" in c ? `${base}, stored ${c.stored}, duplicates ${c.duplicates}, db errors ${c.dbErrors}` : base;
 }
 
-async function runWorker(nc: NatsConnection, values: Record<string, string | boolean | undefined>, sink: ReadingSink, io: Io): Promise<number> {
+async function runWorker(nc: NatsConnection, values: Record<string, string | string[] | boolean | undefined>, sink: ReadingSink, io: Io): Promise<number> {
   const queue = values.queue as string;
   const filter = values.filter as string | undefined;
-  const maxDeliver = wholeFlag(values["max-deliver"], "--max-deliver", 5);
-  const batch = wholeFlag(values.batch, "--batch", 500);
+  const maxDeliver = wholeFlag(values["max-deliver"] as string | undefined, "--max-deliver", 5);
+  const batch = wholeFlag(values.batch as string | undefined, "--batch", 500);
   const ackWaitMs = duration(values["ack-wait"] as string | undefined, "--ack-wait", 30_000);
   const nakDelayMs = duration(values["nak-delay"] as string | undefined, "--nak-delay", 1000);
   const progressMs = duration(values.progress as string | undefined, "--progress", 10_000);
   const logger = createLogger("warn", 2);
-  const stream = (values.stream as string | undefined) ?? HUB_DEFAULTS.stream;
+  // Every shard stream of the fleet (cloud init --shards), or the one --stream names.
+  const streams = typeof values.stream === "string" ? [values.stream] : shardStreams(await layoutOrDefault(nc, HUB_DEFAULTS.stream));
   const registry = new Registry();
 
-  const worker = values.live
-    ? new LiveIngestWorker(nc, {
-        queue,
-        filter,
-        logger,
-        handler: async (m) => {
-          const r = toStoredReading(m.reading, m.subject);
-          if (typeof r === "string") throw new Error(`not a reading: ${r}`);
-          await sink.write([{ ...r, raw: m.reading }]);
-        },
-      })
-    : await SinkIngestWorker.start(nc, { queue, stream, filter, maxDeliver, ackWaitMs, nakDelayMs, batch, sink, logger, registry });
+  if (values.live) return runLive(nc, queue, filter, sink, logger, io);
+  // One durable consumer per shard stream, all writing to the one sink. The Prometheus metrics
+  // are the first stream's worker's (run one worker per shard with --stream for each's own).
+  const workers = await Promise.all(
+    streams.map((stream, i) => SinkIngestWorker.start(nc, { queue, stream, filter, maxDeliver, ackWaitMs, nakDelayMs, batch, sink, logger, registry: i === 0 ? registry : undefined })),
+  );
+  const processed = () => workers.reduce((n, w) => n + w.counts.processed, 0);
+  const dbDown = () => workers.find((w) => w.dbDownSince !== undefined);
   let http: HttpEndpoint | undefined;
   if (typeof values.metrics === "string") {
     http = await startHttpEndpoint({
       listen: values.metrics,
       metrics: registry,
       logger,
-      health: () =>
-        worker instanceof SinkIngestWorker && worker.dbDownSince !== undefined
-          ? { ok: false, reason: `database unavailable since ${new Date(worker.dbDownSince).toISOString()}: ${worker.lastDbError ?? ""}` }
-          : { ok: true },
+      health: () => {
+        const w = dbDown();
+        return w ? { ok: false, reason: `database unavailable since ${new Date(w.dbDownSince!).toISOString()}: ${w.lastDbError ?? ""}` } : { ok: true };
+      },
     });
-    if (http.address) io.err(`serving /metrics and /healthz on ${http.address}`);
+    if (http.address) io.err(`serving /metrics and /healthz on ${http.address}${streams.length > 1 ? ` (metrics of the consumer on ${streams[0]})` : ""}`);
   }
   const report = async (when: string) => {
-    if (worker instanceof SinkIngestWorker) {
+    for (const worker of workers) {
       try {
         const r = await worker.report();
         io.err(`${when}: consumer ${r.stream}/${r.consumer}: pending ${r.numPending}, ack pending ${r.numAckPending}, redelivered ${r.numRedelivered}, waiting pulls ${r.numWaiting}; ${countsText(worker.counts)}`);
       } catch (err) {
         io.err(`${when}: consumer info unavailable (${err instanceof Error ? err.message : String(err)}); ${countsText(worker.counts)}`);
       }
-    } else {
-      io.err(`${when}: live queue group ${queue} on ${filter ?? "sensors.>"}; ${countsText(worker.counts)}`);
     }
   };
-  io.err(
-    values.live
-      ? `ingesting live (at-most-once) from ${filter ?? "sensors.>"} in queue group ${queue} into ${sink.kind} ${sink.target} (SIGUSR1: report, Ctrl-C: stop)`
-      : `ingesting from stream ${stream} through durable consumer ${queue}${filter ? ` (filter ${filter})` : ""} into ${sink.kind} ${sink.target} (SIGUSR1: report, Ctrl-C: stop)`,
-  );
+  io.err(`ingesting from stream${streams.length > 1 ? "s" : ""} ${streams.join(", ")} through durable consumer ${queue}${filter ? ` (filter ${filter})` : ""} into ${sink.kind} ${sink.target} (SIGUSR1: report, Ctrl-C: stop)`);
   const onUsr1 = () => void report("report");
   process.on("SIGUSR1", onUsr1);
   // Progress on catch-ups: a line per period while readings are pending or arriving.
   let last = { at: performance.now(), processed: 0 };
-  const progress =
-    worker instanceof SinkIngestWorker
-      ? setInterval(() => {
-          void worker.report().then(
-            (r) => {
-              const now = performance.now();
-              const done = worker.counts.processed - last.processed;
-              const rate = done / ((now - last.at) / 1000);
-              last = { at: now, processed: worker.counts.processed };
-              const pending = r.numPending + r.numAckPending;
-              if (pending > 0 || done > 0) {
-                io.err(`progress: ${worker.counts.processed} readings (${Math.round(rate)} readings/s), pending ${pending}${worker.dbDownSince !== undefined ? `, DATABASE UNAVAILABLE for ${Math.round((Date.now() - worker.dbDownSince) / 1000)}s: ${worker.lastDbError ?? ""}` : ""}`);
-              }
-            },
-            () => undefined,
-          );
-        }, progressMs)
-      : undefined;
-  progress?.unref();
+  const progress = setInterval(() => {
+    void Promise.all(workers.map((w) => w.report())).then(
+      (rs) => {
+        const now = performance.now();
+        const total = processed();
+        const done = total - last.processed;
+        const rate = done / ((now - last.at) / 1000);
+        last = { at: now, processed: total };
+        const pending = rs.reduce((n, r) => n + r.numPending + r.numAckPending, 0);
+        const down = dbDown();
+        if (pending > 0 || done > 0) {
+          io.err(`progress: ${total} readings (${Math.round(rate)} readings/s), pending ${pending}${down ? `, DATABASE UNAVAILABLE for ${Math.round((Date.now() - down.dbDownSince!) / 1000)}s: ${down.lastDbError ?? ""}` : ""}`);
+        }
+      },
+      () => undefined,
+    );
+  }, progressMs);
+  progress.unref();
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    void Promise.race(workers.map((w) => w.done)).then(stop);
+  });
+  clearInterval(progress);
+  process.off("SIGUSR1", onUsr1);
+  await Promise.all(workers.map((w) => w.stop()));
+  await report("exit");
+  await http?.close();
+  return EXIT.ok;
+}
+
+/** `--live`: a core queue subscription, at most once (no consumer, nothing to shard). */
+async function runLive(nc: NatsConnection, queue: string, filter: string | undefined, sink: ReadingSink, logger: ReturnType<typeof createLogger>, io: Io): Promise<number> {
+  const worker = new LiveIngestWorker(nc, {
+    queue,
+    filter,
+    logger,
+    handler: async (m) => {
+      const r = toStoredReading(m.reading, m.subject);
+      if (typeof r === "string") throw new Error(`not a reading: ${r}`);
+      await sink.write([{ ...r, raw: m.reading }]);
+    },
+  });
+  const report = (when: string) => io.err(`${when}: live queue group ${queue} on ${filter ?? "sensors.>"}; ${countsText(worker.counts)}`);
+  io.err(`ingesting live (at-most-once) from ${filter ?? "sensors.>"} in queue group ${queue} into ${sink.kind} ${sink.target} (SIGUSR1: report, Ctrl-C: stop)`);
+  const onUsr1 = () => report("report");
+  process.on("SIGUSR1", onUsr1);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
     void worker.done.then(stop);
   });
-  clearInterval(progress);
   process.off("SIGUSR1", onUsr1);
   await worker.stop();
-  await report("exit");
-  await http?.close();
+  report("exit");
   return EXIT.ok;
 }
 

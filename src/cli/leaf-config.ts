@@ -4,7 +4,7 @@ import { decideSync, detectNatsServerVersion, parseSyncChoice, SYNC_INTERVAL_SIN
 import { GatewayError } from "../errors.js";
 import { EXIT, parse, reportError, required, UsageError, type Command } from "./command.js";
 
-const usage = `Usage: edge-gateway leaf-config --config FILE --hub URL [options]
+const usage = `Usage: edge-gateway leaf-config --config FILE --hub URL [--hub URL…] [options]
 
 Prints the nats-server config of this device's local leaf node: server name and JetStream
 domain = device id, a file store sized from buffer.maxBytes, a loopback monitoring port, and a
@@ -12,7 +12,9 @@ leaf remote to the hub that refuses the fleet's telemetry (deny_imports: sensors
 
 Options:
   --config FILE     the bootstrap file (gateway.yaml)
-  --hub URL         the hub's leafnode URL, e.g. nats-leaf://hub.example.com:7422 or tls://…
+  --hub URL         the hub's leafnode URL, e.g. nats-leaf://hub.example.com:7422 or tls://…;
+                    repeat it (or give a comma-separated list) for every node of a hub cluster:
+                    a leaf booting while one node is down then connects to another
   --creds FILE      credentials file for the leaf link
   --tls-ca FILE     CA certificate to verify the hub (TLS)
   --listen H:P      client listener of the leaf (default ${LEAF_DEFAULTS.listen})
@@ -26,6 +28,13 @@ Example:
   edge-gateway leaf-config --config /etc/edge-gateway/gateway.yaml \\
     --hub tls://hub.example.com:7422 --creds /etc/edge-gateway/leaf.creds > /etc/edge-gateway/leaf.conf`;
 
+/** Every --hub value, comma-separated lists split; at least one. */
+function hubUrls(values: string[] | undefined): string[] {
+  const urls = (values ?? []).flatMap((v) => v.split(",")).map((u) => u.trim()).filter(Boolean);
+  if (urls.length === 0) throw new UsageError("--hub is required");
+  return urls;
+}
+
 export const leafConfig: Command = {
   summary: "print the nats-server config of this device's leaf node",
   usage,
@@ -33,7 +42,7 @@ export const leafConfig: Command = {
     try {
       const { values } = parse(argv, {
         config: { type: "string", short: "c" },
-        hub: { type: "string" },
+        hub: { type: "string", multiple: true },
         creds: { type: "string" },
         "tls-ca": { type: "string" },
         listen: { type: "string" },
@@ -50,7 +59,7 @@ export const leafConfig: Command = {
       const sync = await leafSync(values.sync);
       io.out(
         renderLeafConfig(cfg, {
-          hub: required(values.hub, "--hub"),
+          hub: hubUrls(values.hub),
           creds: values.creds,
           tlsCa: values["tls-ca"],
           listen: values.listen,

@@ -107,7 +107,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
       stream: b.stream,
       intervalMs: opts.linkCheckMs,
       logger: opts.logger.child({ part: "link" }),
-      onChange: (state) => this.events.emit("link", { hub: state.hub, since: state.since, buffer: state.buffer, hubLag: state.hubLag }),
+      onChange: (state) => this.events.emit("link", { hub: state.hub, since: state.since, sourcing: state.sourcing, buffer: state.buffer, hubLag: state.hubLag }),
     });
     this.clock = ClockSync.follow(opts.clockProbe, { logger: this.logger.child({ part: "clock" }) });
     this.reconciler = new Reconciler({

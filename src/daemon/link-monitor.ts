@@ -1,19 +1,41 @@
 /**
- * Watches the uplink from the leaf's point of view and the leaf's buffer: whether the hub's
- * JetStream domain answers through the leaf, how many readings the leaf stream holds, and —
- * while the hub is reachable — how far the hub's source for this device lags behind.
+ * Watches the uplink and the leaf's buffer **without asking the hub anything** (issue 14: one
+ * hub request per device every few seconds is N² traffic at fleet scale). Everything is read
+ * from the device's own leaf nats-server on loopback:
+ *
+ * - the uplink: the leaf's own account statistics (`$SYS.REQ.ACCOUNT.PING.STATZ`, answered by
+ *   the leaf itself, filtered to its server name) count its leafnode connections — the link to
+ *   the hub is up while that count is above zero. A hub stream leader moving, or the hub's
+ *   JetStream being briefly unavailable, does not change it: that is reported as `sourcing`.
+ * - the hub's progress: the hub copies this device's stream through a *sourcing consumer* that
+ *   it creates on the leaf stream. nats-server 2.9.10 creates it as a "direct" consumer, which the
+ *   consumer list and `/jsz` do not show, so the monitor listens (locally) for the hub's create
+ *   request to learn its name, then reads its `num_pending` (= readings the hub has not copied)
+ *   and `push_bound` (= the hub is subscribed to its deliveries) with a local consumer info.
+ * - the buffer: the leaf stream's info.
+ *
+ * After a daemon restart the consumer's name is unknown until the hub creates its next one (it
+ * does on every link reconnect, stream leader change, or a stall of 3 s): `hubLag` and
+ * `sourcing` stay `unknown` until then.
  */
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { delay } from "../drivers/util.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 
 export interface LinkState {
-  /** `up` when the hub's JetStream answered through the leaf at the last check. */
+  /** The leaf link to the hub: `up` while the leaf has a leafnode connection (read on the leaf). */
   hub: "up" | "down" | "unknown";
   /** When `hub` last changed (ms since epoch). */
   since: number;
+  /**
+   * Whether the hub stream is copying this device's stream: `active` while the hub's sourcing
+   * consumer on the leaf stream has the hub subscribed, `waiting` while the link is up but it has
+   * none (the hub's JetStream briefly unavailable, its stream leader moving, or the device not
+   * registered), `unknown` before the first sighting or while the link is down.
+   */
+  sourcing: "active" | "waiting" | "unknown";
   buffer: { messages: number; bytes: number; oldestAgeMs?: number };
   /** Readings of this device the hub stream has not copied yet; undefined while unknown. */
   hubLag?: number;
@@ -29,41 +51,106 @@ export interface LinkState {
 
 export interface LinkMonitorOptions {
   deviceId: string;
-  hubDomain: string;
-  /** Leaf stream, and the hub stream that sources it (same name). */
+  /** Kept for callers; the monitor no longer talks to the hub's domain. */
+  hubDomain?: string;
+  /** Leaf stream (the one the hub sources). */
   stream: string;
   intervalMs?: number;
+  /**
+   * How long the link may be up with no active sourcing before it is logged as a warning
+   * (a stream leader change takes a few seconds; default 30 s).
+   */
+  sourcingGraceMs?: number;
   logger: Logger;
   onChange?: (state: LinkState, previous: LinkState) => void;
 }
 
+interface AccountStatzReply {
+  data?: { account_statz?: { acc: string; leafnodes?: number }[] };
+}
+
+interface ConsumerCreateBody {
+  config?: { name?: string; durable_name?: string; deliver_subject?: string; direct?: boolean; filter_subject?: string };
+}
+
 export class LinkMonitor {
-  state: LinkState = { hub: "unknown", since: Date.now(), buffer: { messages: 0, bytes: 0 } };
+  state: LinkState = { hub: "unknown", since: Date.now(), sourcing: "unknown", buffer: { messages: 0, bytes: 0 } };
   private readonly opts: LinkMonitorOptions;
+  private nc?: NatsConnection;
   private local?: JetStreamManager;
-  private hub?: JetStreamManager;
   /** Last leaf stream sequence the hub was known to have copied. */
   private sentThroughSeq?: number;
-  /** When the hub last became reachable (ms since epoch). */
-  private hubUpSince?: number;
+  /** Name of the hub's sourcing consumer on the leaf stream, learnt from its create request. */
+  private sourceConsumer?: string;
+  private waitingSince?: number;
+  private waitingWarned = false;
 
   constructor(opts: LinkMonitorOptions) {
     this.opts = opts;
   }
 
+  /** The name of the hub's current sourcing consumer on the leaf stream, if seen. */
+  get sourceConsumerName(): string | undefined {
+    return this.sourceConsumer;
+  }
+
   /** Checks every interval until `signal` aborts. Resolves, never rejects. */
   async run(nc: NatsConnection, signal: AbortSignal): Promise<void> {
-    // checkAPI false: a device that boots offline has no hub to check against yet; the
-    // managers must exist anyway so that later checks see the hub come up.
+    this.nc = nc;
     this.local = await jetstreamManager(nc, { timeout: 2000, checkAPI: false });
-    this.hub = await jetstreamManager(nc, { domain: this.opts.hubDomain, timeout: 2000, checkAPI: false });
-    while (!signal.aborted) {
-      await this.check().catch((err) => this.opts.logger.debug({ err: errorMessage(err) }, "link check failed"));
-      if (!(await delay(this.opts.intervalMs ?? 5000, signal))) break;
+    const sniff = this.watchSourceConsumers(nc);
+    try {
+      while (!signal.aborted) {
+        await this.check().catch((err) => this.opts.logger.debug({ err: errorMessage(err) }, "link check failed"));
+        if (!(await delay(this.opts.intervalMs ?? 5000, signal))) break;
+      }
+    } finally {
+      sniff?.unsubscribe();
     }
   }
 
-  /** One refresh of the state. */
+  /**
+   * The hub (re)creates its sourcing consumer with a request that the leaf maps to
+   * `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`; its `deliver.<deviceId>` prefix (DESIGN
+   * A3) tells it apart from any other consumer. Local subscription: the leaf does not pass
+   * `$JS.API.>` interest to the hub.
+   */
+  private watchSourceConsumers(nc: NatsConnection): Subscription | undefined {
+    const prefix = `deliver.${this.opts.deviceId}.`;
+    try {
+      return nc.subscribe(`$JS.API.CONSUMER.CREATE.${this.opts.stream}.>`, {
+        callback: (err, msg) => {
+          if (err) return;
+          try {
+            const body = msg.json<ConsumerCreateBody>();
+            const c = body.config;
+            if (!c?.direct || !c.deliver_subject?.startsWith(prefix)) return;
+            const name = c.name ?? c.durable_name ?? msg.subject.split(".")[5];
+            if (name) this.sourceConsumer = name;
+          } catch {
+            // Not a JSON create request: not the hub's.
+          }
+        },
+      });
+    } catch (err) {
+      this.opts.logger.debug({ err: errorMessage(err) }, "cannot watch for the hub's source consumer");
+      return undefined;
+    }
+  }
+
+  /** Leafnode connections of the leaf, or undefined if the leaf has no system account to ask. */
+  private async leafnodeCount(): Promise<number | undefined> {
+    const nc = this.nc!;
+    const serverName = nc.info?.server_name;
+    // The filter keeps any other server (e.g. a hub sharing a system account) from answering.
+    const body = serverName ? JSON.stringify({ server_name: serverName }) : "{}";
+    const reply = await nc.request("$SYS.REQ.ACCOUNT.PING.STATZ", body, { timeout: 2000 });
+    const statz = reply.json<AccountStatzReply>();
+    const accounts = statz.data?.account_statz ?? [];
+    return accounts.reduce((n, a) => n + (a.leafnodes ?? 0), 0);
+  }
+
+  /** One refresh of the state. Local requests only. */
   async check(): Promise<LinkState> {
     const prev = this.state;
     const next: LinkState = { ...prev, buffer: { ...prev.buffer }, checkedAt: Date.now() };
@@ -80,38 +167,32 @@ export class LinkMonitor {
     } catch {
       // The stream appears with the first publish; keep the last known figures.
     }
-    let hubUp = false;
+    let link: LinkState["hub"];
     try {
-      await this.hub!.getAccountInfo();
-      hubUp = true;
-    } catch {
-      hubUp = false;
+      const n = await this.leafnodeCount();
+      link = n === undefined ? "unknown" : n > 0 ? "up" : "down";
+    } catch (err) {
+      // No responders: the leaf runs without a system account; a timeout: the leaf is unreachable.
+      link = /no responders/i.test(errorMessage(err)) ? "unknown" : "down";
     }
-    // A source's lag is only what it was at its last delivery: after a reconnect it stays at
-    // its pre-outage value until the source resumes (10–30 s on 2.9.10). Trust it for the
-    // unsent position only once the source was active since the hub came back.
-    let lagIsCurrent = false;
-    if (hubUp) {
-      if (prev.hub !== "up") this.hubUpSince = Date.now();
-      try {
-        const info = await this.hub!.streams.info(this.opts.stream);
-        const api = `$JS.${this.opts.deviceId}.API`;
-        const src = (info.sources ?? []).find((s) => (s as { external?: { api?: string } }).external?.api === api);
-        next.hubLag = src?.lag;
-        // `active`: nanoseconds since the source's last activity (-1 = never).
-        const activeMs = src && src.active >= 0 ? src.active / 1e6 : Infinity;
-        lagIsCurrent = src !== undefined && activeMs <= Date.now() - (this.hubUpSince ?? 0);
-      } catch {
-        next.hubLag = undefined;
+    next.hubLag = undefined;
+    next.sourcing = "unknown";
+    if (link === "up") {
+      next.sourcing = "waiting";
+      if (this.sourceConsumer) {
+        try {
+          const ci = await this.local!.consumers.info(this.opts.stream, this.sourceConsumer);
+          next.hubLag = ci.num_pending;
+          next.sourcing = ci.push_bound ? "active" : "waiting";
+        } catch (err) {
+          if (err instanceof JetStreamApiError && err.status === 404) this.sourceConsumer = undefined;
+        }
       }
-    } else {
-      // While the hub is unreachable its lag is unknown, not what it was before.
-      next.hubLag = undefined;
     }
-    next.oldestUnsentAgeMs = await this.oldestUnsentAge(leafSeqs, lagIsCurrent ? next.hubLag : undefined).catch(() => undefined);
-    const hub = hubUp ? "up" : "down";
-    if (hub !== prev.hub) {
-      next.hub = hub;
+    // The sourcing consumer's pending count is current while the hub is bound to it.
+    next.oldestUnsentAgeMs = await this.oldestUnsentAge(leafSeqs, next.sourcing === "active" ? next.hubLag : undefined).catch(() => undefined);
+    if (link !== prev.hub) {
+      next.hub = link;
       next.since = Date.now();
     }
     this.state = next;
@@ -137,18 +218,42 @@ export class LinkMonitor {
 
   private report(next: LinkState, prev: LinkState): void {
     const log = this.opts.logger;
-    const fields = { hub: next.hub, bufferMessages: next.buffer.messages, bufferBytes: next.buffer.bytes, oldestAgeMs: next.buffer.oldestAgeMs, hubLag: next.hubLag };
+    const fields = {
+      hub: next.hub,
+      sourcing: next.sourcing,
+      bufferMessages: next.buffer.messages,
+      bufferBytes: next.buffer.bytes,
+      oldestAgeMs: next.buffer.oldestAgeMs,
+      hubLag: next.hubLag,
+    };
     let changed = false;
     if (next.hub !== prev.hub) {
       changed = true;
-      if (next.hub === "up") log.info(fields, "uplink up: the hub is reachable through the leaf");
-      else log.warn(fields, "uplink down: readings are kept in the leaf stream until it returns");
-    } else if ((prev.hubLag ?? 0) > 0 && next.hubLag === 0) {
+      if (next.hub === "up") log.info(fields, "uplink up: the leaf is linked to the hub");
+      else if (next.hub === "down") log.warn(fields, "uplink down: readings are kept in the leaf stream until it returns");
+      else log.info(fields, "uplink state unknown: the leaf answers no account statistics (no system account)");
+    }
+    if (next.sourcing !== prev.sourcing) {
+      changed = true;
+      if (next.sourcing === "active") log.info(fields, "the hub is sourcing this device's stream");
+    }
+    // "Link up but nobody copying" is the hub's JetStream (leader election, a node restarting,
+    // or no source for this device): not a link failure, and usually over within seconds.
+    if (next.hub === "up" && next.sourcing === "waiting") {
+      this.waitingSince ??= Date.now();
+      if (!this.waitingWarned && Date.now() - this.waitingSince >= (this.opts.sourcingGraceMs ?? 30_000)) {
+        this.waitingWarned = true;
+        log.warn(fields, "uplink up but the hub is not sourcing this device: hub JetStream unavailable, or the device is not registered (edge-gateway cloud add-device)");
+      }
+    } else {
+      this.waitingSince = undefined;
+      this.waitingWarned = false;
+    }
+    if ((prev.hubLag ?? 0) > 0 && next.hubLag === 0) {
       changed = true;
       log.info(fields, "hub caught up with this device's buffer");
     } else if (next.hubLag !== undefined && prev.hubLag === undefined) {
       changed = true;
-      log.info(fields, "hub source found");
     }
     if (changed) this.opts.onChange?.(next, prev);
   }

@@ -107,7 +107,7 @@ describe("edge-gateway cloud", () => {
 
     expect((await runCli(["cloud", "add-device", "pi-1", ...s])).stdout).toMatch(/added: device pi-1/);
     const afterAdd = await jsm.streams.info("TELEMETRY");
-    expect((await runCli(["cloud", "add-device", "pi-1", ...s])).stdout).toMatch(/unchanged: device pi-1 already sourced/);
+    expect((await runCli(["cloud", "add-device", "pi-1", ...s])).stdout).toMatch(/unchanged: device pi-1 → stream TELEMETRY \(already registered\)/);
     const afterAdd2 = await jsm.streams.info("TELEMETRY");
     expect(afterAdd2.config).toEqual(afterAdd.config);
     // Each device's source: its own deliver prefix and a filter that admits only its readings.
@@ -120,7 +120,7 @@ describe("edge-gateway cloud", () => {
     const list = await runCli(["cloud", "devices", ...s, "--json"]);
     expect((JSON.parse(list.stdout) as { device: string }[]).map((d) => d.device)).toEqual(["pi-1", "pi-2"]);
     expect((await runCli(["cloud", "remove-device", "pi-1", ...s])).stdout).toMatch(/removed: device pi-1/);
-    expect((await runCli(["cloud", "remove-device", "pi-1", ...s])).stdout).toMatch(/absent: device pi-1 was not sourced/);
+    expect((await runCli(["cloud", "remove-device", "pi-1", ...s])).stdout).toMatch(/absent: device pi-1 → stream TELEMETRY \(was not registered\)/);
     expect((await jsm.streams.info("TELEMETRY")).config.sources?.length).toBe(1);
     await nc.close();
   });

@@ -15,6 +15,7 @@ import { renderLeafConfig } from "../../src/config/leaf-config.js";
 import { validateBootstrap } from "../../src/config/load.js";
 import { NatsServerProcess, renderServerConfig, type NatsServerSpec } from "../../src/demo/nats-server.js";
 import { TcpProxy } from "../../src/demo/tcp-proxy.js";
+import { freePort } from "./mosquitto.js";
 import { tempDir } from "./procs.js";
 import { waitFor } from "./wait.js";
 
@@ -103,17 +104,115 @@ export async function deviceCreds(keys: FleetKeys, deviceId: string): Promise<st
 
 /**
  * A leaf for `deviceId`, configured by the production leaf-config renderer, linked to
- * `hubLeafPort`, authenticating with `creds` if given. `domain` overrides the JetStream domain
- * (default: the device id), to play a leaf that claims another device's domain.
+ * `hubLeafPort` — or to every port of a list (a hub cluster's nodes) — authenticating with
+ * `creds` if given. `domain` overrides the JetStream domain (default: the device id), to play a
+ * leaf that claims another device's domain.
  */
-export async function startLeaf(deviceId: string, hubLeafPort: number, opts: { creds?: string; domain?: string } = {}): Promise<NatsServer> {
+export async function startLeaf(deviceId: string, hubLeafPort: number | number[], opts: { creds?: string; domain?: string } = {}): Promise<NatsServer> {
   const v = validateBootstrap({ device: { id: opts.domain ?? deviceId, region: "test" } });
   if (!v.ok) throw new Error(JSON.stringify(v.problems));
-  return NatsServer.create(deviceId, (ports, storeDir) =>
-    renderLeafConfig(v.value, { hub: `nats-leaf://127.0.0.1:${hubLeafPort}`, listen: `127.0.0.1:${ports.client}`, storeDir, monitor: false, creds: opts.creds }),
+  const hub = (Array.isArray(hubLeafPort) ? hubLeafPort : [hubLeafPort]).map((p) => `nats-leaf://127.0.0.1:${p}`);
+  return NatsServer.create(deviceId, (ports, storeDir) => renderLeafConfig(v.value, { hub, listen: `127.0.0.1:${ports.client}`, storeDir, monitor: false, creds: opts.creds }));
+}
+
+export interface HubCluster {
+  nodes: NatsServer[];
+  /** Every node's client URL (for a multi-homed client). */
+  urls: string[];
+  /** Every node's leafnode port (for a leaf's remote `urls`). */
+  leafPorts: number[];
+  /** Every node's monitoring port (/varz, /connz, /leafz, /jsz). */
+  monitorPorts: number[];
+  /** A client connected to every node (fails over), closed by the caller. */
+  connect(): Promise<NatsConnection>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A 3-node (or `size`) hub cluster: JetStream domain `hub`, routes and leafnode listeners on
+ * free loopback ports, each node with a monitoring port and its own store. Nodes can be killed
+ * and restarted (same ports, same store). Leaves are told the other nodes' leafnode URLs by
+ * the hub's INFO (no `advertise`: nothing here sits behind a proxy).
+ */
+export async function startHubCluster(opts: { size?: number; domain?: string } = {}): Promise<HubCluster> {
+  const size = opts.size ?? 3;
+  const domain = opts.domain ?? "hub";
+  const routePorts: number[] = [];
+  const httpPorts: number[] = [];
+  const leafPorts: number[] = [];
+  const clientPorts: number[] = [];
+  for (let i = 0; i < size; i++) {
+    routePorts.push(await freePort());
+    httpPorts.push(await freePort());
+    leafPorts.push(await freePort());
+    clientPorts.push(await freePort());
+  }
+  const nodes: NatsServer[] = [];
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  };
+  try {
+    // Started together: a JetStream cluster needs its peers to elect a meta leader.
+    const started = await Promise.all(
+      routePorts.map((_, i) =>
+        NatsServer.create(`hub-${i}`, (_ports, storeDir) =>
+          [
+            `server_name: "hub-${i}"`,
+            `listen: "127.0.0.1:${clientPorts[i]}"`,
+            `http: "127.0.0.1:${httpPorts[i]}"`,
+            `jetstream { store_dir: ${JSON.stringify(storeDir)}, domain: ${JSON.stringify(domain)} }`,
+            `cluster { name: "${domain}", listen: "127.0.0.1:${routePorts[i]}", routes: [${routePorts.map((p) => `"nats-route://127.0.0.1:${p}"`).join(", ")}] }`,
+            `leafnodes { listen: "127.0.0.1:${leafPorts[i]}" }`,
+            ``,
+          ].join("\n"),
+        ),
+      ),
+    );
+    nodes.push(...started);
+    const urls = nodes.map((n) => n.url);
+    const cluster: HubCluster = {
+      nodes,
+      urls,
+      leafPorts,
+      monitorPorts: httpPorts,
+      connect: () => connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 }),
+      stop,
+    };
+    await waitForJetStreamCluster(cluster);
+    return cluster;
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** Waits until every running node of the cluster reports a JetStream meta leader. */
+export async function waitForJetStreamCluster(cluster: HubCluster, timeout = 30_000): Promise<void> {
+  await waitFor(
+    async () => {
+      for (const [i, n] of cluster.nodes.entries()) {
+        if (!n.running) continue;
+        const r = await fetch(`http://127.0.0.1:${cluster.monitorPorts[i]}/jsz`);
+        const j = (await r.json()) as { meta_cluster?: { leader?: string } };
+        if (!j.meta_cluster?.leader) return false;
+      }
+      return true;
+    },
+    { timeout, interval: 200, what: "the hub cluster's JetStream meta leader" },
   );
 }
 
+/**
+ * The cluster node (index) a leaf's link is connected to, from the leaf's log (its last
+ * "Leafnode connection created" names the hub's leafnode address; 2.9.10's /leafz has no
+ * server names); -1 if its link is down.
+ */
+export function leafNodeOf(cluster: HubCluster, leaf: NatsServerProcess): number {
+  if (!leaf.leafLinkUp()) return -1;
+  const lines = leaf.log().split("\n").filter((l) => l.includes("Leafnode connection created"));
+  const m = /127\.0\.0\.1:(\d+) - lid/.exec(lines.at(-1) ?? "");
+  return m ? cluster.leafPorts.indexOf(Number(m[1])) : -1;
+}
 export interface HubAndLeaves {
   hub: NatsServer;
   leaves: NatsServer[];

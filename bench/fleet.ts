@@ -1,0 +1,259 @@
+/**
+ * `npm run bench:fleet -- --devices N [--outage 60s] [--registrations 1000] [--shells 8]`
+ *
+ * A fleet on a real 3-node hub cluster (JetStream domain hub, R3 stream, bucket and registry):
+ * N real leaf nats-servers (one process each, linked to every hub node), and N daemons — all in
+ * THIS process (one Node.js heap, each daemon with its own NATS connection to its own leaf,
+ * one simulated sensor at 1 reading/s), because N separate Node processes do not fit two cores.
+ * Reports:
+ * 1. per-device RSS: the bench process's RSS / N (daemons), and the leaves' mean RSS (/proc);
+ * 2. hub monitoring load in steady state: JetStream API requests/s on the hub (sum of the
+ *    nodes' /jsz api.total deltas) and leaf↔hub messages and bytes/s (sum of /leafz), next to
+ *    the readings/s they carry;
+ * 3. a single-node kill: leaves on that node, "uplink down" events per device (false alarms =
+ *    devices not on that node), config put+get while it is down;
+ * 4. a full-cluster outage of --outage: time from restart until the hub holds every reading;
+ * 5. exactly-once: every reading of every device read back from the hub: lost, duplicated;
+ * 6. registration: --registrations ids registered by --shells concurrent CLI processes (a fresh
+ *    cluster), wall time and how many ended in the registry and the sources.
+ */
+import { readFile, readdir } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { ensureHubConfigBucket, listDevices } from "../src/cloud/hub.js";
+import { ensureFleet, registerDevices, registeredDevices, shardStreams } from "../src/cloud/fleet.js";
+import { validateBootstrap } from "../src/config/load.js";
+import { Daemon } from "../src/daemon/daemon.js";
+import { silentLogger } from "../src/logger.js";
+import { cleanupNats, leafNodeOf, startHubCluster, startLeaf, waitForJetStreamCluster, waitForLeafLink, type HubCluster, type NatsServer } from "../test/helpers/nats.js";
+import { cleanupTempDirs, startProc, tempDir } from "../test/helpers/procs.js";
+import { waitFor } from "../test/helpers/wait.js";
+
+function flag(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+}
+const N = Number(flag("devices", "30"));
+const OUTAGE_MS = Number(/^(\d+)s$/.exec(flag("outage", "60s"))?.[1] ?? 60) * 1000;
+const REGISTRATIONS = Number(flag("registrations", "1000"));
+const SHELLS = Number(flag("shells", "8"));
+const STEADY_MS = Number(/^(\d+)s$/.exec(flag("steady", "30s"))?.[1] ?? 30) * 1000;
+const bin = fileURLToPath(new URL("../bin/edge-gateway.js", import.meta.url));
+const log = (s: string) => process.stdout.write(`${s}\n`);
+const ids = Array.from({ length: N }, (_, i) => `dev-${String(i).padStart(4, "0")}`);
+
+async function json<T>(port: number, path: string): Promise<T> {
+  return (await (await fetch(`http://127.0.0.1:${port}${path}`)).json()) as T;
+}
+
+interface HubCounters {
+  api: number;
+  leafInMsgs: number;
+  leafOutMsgs: number;
+  leafInBytes: number;
+  leafOutBytes: number;
+}
+async function hubCounters(c: HubCluster): Promise<HubCounters> {
+  const out: HubCounters = { api: 0, leafInMsgs: 0, leafOutMsgs: 0, leafInBytes: 0, leafOutBytes: 0 };
+  for (const [i, n] of c.nodes.entries()) {
+    if (!n.running) continue;
+    const j = await json<{ api?: { total?: number } }>(c.monitorPorts[i]!, "/jsz");
+    out.api += j.api?.total ?? 0;
+    const l = await json<{ leafs?: { in_msgs: number; out_msgs: number; in_bytes: number; out_bytes: number }[] }>(c.monitorPorts[i]!, "/leafz");
+    for (const x of l.leafs ?? []) {
+      out.leafInMsgs += x.in_msgs;
+      out.leafOutMsgs += x.out_msgs;
+      out.leafInBytes += x.in_bytes;
+      out.leafOutBytes += x.out_bytes;
+    }
+  }
+  return out;
+}
+
+async function rssOfDirs(leaves: NatsServer[]): Promise<number[]> {
+  const out: number[] = [];
+  for (const p of await readdir("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = await readFile(`/proc/${p}/cmdline`, "utf8");
+      if (!leaves.some((l) => cmd.includes(l.dir))) continue;
+      const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${p}/status`, "utf8"));
+      if (m) out.push(Number(m[1]) * 1024);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+async function hubTotal(nc: NatsConnection, streams: string[]): Promise<number> {
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  let n = 0;
+  for (const s of streams) n += (await jsm.streams.info(s)).state.messages;
+  return n;
+}
+
+async function leafTotal(leafNcs: NatsConnection[]): Promise<number> {
+  let n = 0;
+  for (const nc of leafNcs) n += (await (await jetstreamManager(nc)).streams.info("TELEMETRY")).state.messages;
+  return n;
+}
+
+/** Every msg id in the hub streams, read with ordered consumers. */
+async function hubMsgIds(nc: NatsConnection, streams: string[]): Promise<string[]> {
+  const idsOut: string[] = [];
+  const js = jetstream(nc, { timeout: 20_000 });
+  for (const s of streams) {
+    const c = await js.consumers.get(s);
+    const total = (await (await jetstreamManager(nc)).streams.info(s)).state.messages;
+    let got = 0;
+    for (let empty = 0; got < total && empty < 5; ) {
+      const batch = await c.fetch({ max_messages: 1000, expires: 5000 });
+      let n = 0;
+      for await (const m of batch) {
+        idsOut.push(m.headers?.get("Nats-Msg-Id") ?? "");
+        n++;
+      }
+      got += n;
+      empty = n === 0 ? empty + 1 : 0;
+    }
+  }
+  return idsOut;
+}
+
+async function main(): Promise<void> {
+  const t0 = Date.now();
+  log(`# bench:fleet — ${N} devices (leaf nats-server each; daemons in this process), 3-node hub cluster, ${new Date().toISOString()}`);
+  const c = await startHubCluster();
+  const nc = await c.connect();
+  await ensureFleet(nc, { replicas: 3 });
+  await ensureHubConfigBucket(nc, { replicas: 3 });
+  const streams = shardStreams({ stream: "TELEMETRY", shards: 1 });
+  let t = Date.now();
+  await registerDevices(nc, ids);
+  log(`registration of the ${N} bench devices (one bulk call): ${Date.now() - t} ms`);
+
+  t = Date.now();
+  const leaves: NatsServer[] = [];
+  for (let i = 0; i < N; i += 10) leaves.push(...(await Promise.all(ids.slice(i, i + 10).map((id) => startLeaf(id, c.leafPorts)))));
+  await Promise.all(leaves.map((l) => waitForLeafLink(l, 60_000)));
+  log(`${N} leaves up and linked: ${Date.now() - t} ms; spread over nodes: ${[0, 1, 2].map((k) => leaves.filter((l) => leafNodeOf(c, l) === k).length).join("/")}`);
+
+  const rss0 = process.memoryUsage().rss;
+  const daemons: Daemon[] = [];
+  const downEvents = new Map<string, number>();
+  for (const [i, id] of ids.entries()) {
+    const v = validateBootstrap({
+      device: { id, region: "bench" },
+      nats: { servers: [leaves[i]!.url] },
+      remoteConfig: false,
+      http: false,
+      state: await tempDir("egw-fleet-state-"),
+      sensors: [{ id: "s", type: "temperature", driver: "simulated", interval: "1s", unit: "Cel" }],
+    });
+    if (!v.ok) throw new Error(JSON.stringify(v.problems));
+    const d = await Daemon.start({ config: v.value, logger: silentLogger(), linkCheckMs: 5000 });
+    daemons.push(d);
+  }
+  // Counts each daemon's up → down transitions (its state holds for ≥ one 5 s check: a 250 ms poll sees all).
+  const lastHub = new Map<string, string>();
+  const poll = setInterval(() => {
+    for (const [i, d] of daemons.entries()) {
+      const id = ids[i]!;
+      if (d.link.hub === "down" && lastHub.get(id) === "up") downEvents.set(id, (downEvents.get(id) ?? 0) + 1);
+      lastHub.set(id, d.link.hub);
+    }
+  }, 250);
+  const leafNcs = await Promise.all(leaves.map((l) => connect({ servers: l.url })));
+  await waitFor(() => daemons.every((d) => d.link.hub === "up" && d.link.sourcing === "active"), { timeout: 300_000, interval: 500, what: "every daemon linked and sourced" });
+  const rssDaemons = process.memoryUsage().rss - rss0;
+  const leafRss = await rssOfDirs(leaves);
+  log(`daemons up and sourced after ${Date.now() - t0} ms; RSS per daemon (in-process share) ${(rssDaemons / N / 1048576).toFixed(1)} MiB; leaf nats-server RSS mean ${(leafRss.reduce((a, b) => a + b, 0) / Math.max(1, leafRss.length) / 1048576).toFixed(1)} MiB`);
+
+  // Steady state.
+  const cpu0 = process.cpuUsage();
+  const a = await hubCounters(c);
+  const ta = Date.now();
+  await new Promise((r) => setTimeout(r, STEADY_MS));
+  const b = await hubCounters(c);
+  const secs = (Date.now() - ta) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const readingsPerS = N; // one sensor at 1/s per device
+  log(`steady state over ${secs.toFixed(0)} s: hub JetStream API requests ${((b.api - a.api) / secs).toFixed(2)}/s in total (${((b.api - a.api) / secs / N).toFixed(4)}/s per device)`);
+  log(`  leaf→hub ${((b.leafInMsgs - a.leafInMsgs) / secs).toFixed(1)} msg/s, ${((b.leafInBytes - a.leafInBytes) / secs / 1024).toFixed(1)} KiB/s; hub→leaf ${((b.leafOutMsgs - a.leafOutMsgs) / secs).toFixed(1)} msg/s, ${((b.leafOutBytes - a.leafOutBytes) / secs / 1024).toFixed(1)} KiB/s; readings ${readingsPerS}/s`);
+  log(`  daemons' CPU (this process) ${(((cpu.user + cpu.system) / 1e6 / secs / N) * 100).toFixed(2)} % of a core per device`);
+
+  // Single-node kill.
+  const cfg = await new Kvm(jetstream(nc, { timeout: 10_000 })).open("gateway-config");
+  const victim = 0;
+  const onVictim = new Set(leaves.filter((l) => leafNodeOf(c, l) === victim).map((l) => l.name));
+  downEvents.clear();
+  await c.nodes[victim]!.kill9();
+  t = Date.now();
+  const rev = await waitFor(() => cfg.put("devices.dev-0000", JSON.stringify({ sensors: [] })), { timeout: 60_000, interval: 250, what: "config write with a node down" });
+  const readBack = (await cfg.get("devices.dev-0000"))?.revision === rev;
+  log(`single-node kill (node ${victim}, ${onVictim.size} leaves on it): config put+get ok=${readBack} after ${Date.now() - t} ms`);
+  await waitFor(() => leaves.every((l) => leafNodeOf(c, l) >= 0 && leafNodeOf(c, l) !== victim), { timeout: 120_000, interval: 500, what: "leaves moved off the killed node" });
+  await new Promise((r) => setTimeout(r, 12_000)); // let every monitor (5 s) see the state
+  const falseAlarms = [...downEvents.keys()].filter((id) => !onVictim.has(id)).length;
+  const trueAlarms = [...downEvents.keys()].filter((id) => onVictim.has(id)).length;
+  log(`  "uplink down" on ${trueAlarms} of ${onVictim.size} devices whose leaf was on it; false alarms (other devices): ${falseAlarms}; leaves re-linked to the other nodes in ${Date.now() - t} ms or less`);
+  await c.nodes[victim]!.restart();
+  await waitForJetStreamCluster(c);
+
+  // Full outage.
+  await waitFor(async () => (await hubTotal(nc, streams)) >= (await leafTotal(leafNcs)), { timeout: 120_000, interval: 1000, what: "hub caught up before the outage" });
+  for (const n of c.nodes) await n.kill9();
+  log(`full-cluster outage: all 3 nodes killed for ${OUTAGE_MS / 1000} s`);
+  await new Promise((r) => setTimeout(r, OUTAGE_MS));
+  for (const n of c.nodes) void n.restart();
+  t = Date.now();
+  await waitFor(() => c.nodes.every((n) => n.running), { timeout: 30_000, what: "nodes restarted" });
+  await waitForJetStreamCluster(c, 60_000);
+  const target = await leafTotal(leafNcs);
+  await waitFor(async () => (await hubTotal(nc, streams).catch(() => 0)) >= target, { timeout: 300_000, interval: 500, what: "hub holds every reading buffered during the outage" });
+  log(`  recovery: the hub held all ${target} readings ${Date.now() - t} ms after the restart`);
+
+  // Exactly-once.
+  clearInterval(poll);
+  await Promise.all(daemons.map((d) => d.stop()));
+  const final = await leafTotal(leafNcs);
+  await waitFor(async () => (await hubTotal(nc, streams)) >= final, { timeout: 120_000, interval: 500, what: "hub holds the final readings" });
+  const hubIds = await hubMsgIds(nc, streams);
+  const distinct = new Set(hubIds);
+  const stored = await hubTotal(nc, streams);
+  log(`exactly-once: leaves hold ${final} readings; hub streams hold ${stored}; read back ${hubIds.length} messages, ${distinct.size} distinct ids: lost ${final - distinct.size}, duplicated ${hubIds.length - distinct.size}`);
+  await Promise.all(leafNcs.map((x) => x.close()));
+  await nc.close();
+  await c.stop();
+  await Promise.all(leaves.map((l) => l.stop()));
+
+  // Registration at scale on a fresh cluster.
+  const c2 = await startHubCluster();
+  const nc2 = await c2.connect();
+  await ensureFleet(nc2, { replicas: 3 });
+  const per = Math.ceil(REGISTRATIONS / SHELLS);
+  t = Date.now();
+  const procs = Array.from({ length: SHELLS }, (_, s) =>
+    startProc(process.execPath, [bin, "cloud", "add-device", ...Array.from({ length: Math.min(per, REGISTRATIONS - s * per) }, (_, i) => `reg-${s}-${i}`), "--server", c2.urls.join(",")]),
+  );
+  const codes = await Promise.all(procs.map((p) => p.exited));
+  const took = Date.now() - t;
+  const registered = (await registeredDevices(nc2)).length;
+  const sourced = (await listDevices(nc2)).length;
+  log(`registration: ${REGISTRATIONS} devices from ${SHELLS} concurrent CLI processes in ${took} ms (exit codes ${[...new Set(codes)].join(",")}); registry ${registered}, sources ${sourced}`);
+  await nc2.close();
+  await c2.stop();
+}
+
+try {
+  await main();
+} finally {
+  await cleanupNats();
+  await cleanupTempDirs();
+  // Daemons' timers may linger after their connections closed.
+  setTimeout(() => process.exit(0), 1000).unref();
+}
