@@ -3,6 +3,7 @@
  * Needs dist/ (`npm run build`): the daemon is measured as the real `edge-gateway run` process.
  *
  * Parts (`--only a,b` runs a subset; default all but soak):
+ * - `footprint` (bench/footprint.ts) RSS/heap of a fresh node after importing each startup module;
  * - `process`  (bench/process.ts) the real daemon process vs bare nats.js baselines, A B A B:
  *   throughput (50 sensors every 1 ms vs 1,024 `js.publish` in flight), cold start, and at 1k
  *   readings/s RSS, % CPU and live latency to a hub subscriber vs a bare core publisher;
@@ -21,6 +22,7 @@ import { spawnSync } from "node:child_process";
 import { connect } from "@nats-io/transport-node";
 import { renderServerConfig } from "../src/demo/nats-server.js";
 import { argv, asJson, cleanup, flag, fmt, log, ms, quick, server, spread } from "./lib.js";
+import { footprintBench } from "./footprint.js";
 import { mqttIngestBench } from "./mqtt.js";
 import { daemonPipeline, edgeBench, plainLoop } from "./pipeline.js";
 import { soakBench, startEdge, steadyBench, throughputBench } from "./process.js";
@@ -44,7 +46,7 @@ function machine() {
 }
 
 async function main(): Promise<void> {
-  const all = ["process", "mqtt", "pipeline", "catchup"];
+  const all = ["footprint", "process", "mqtt", "pipeline", "catchup"];
   const only = flag("--only")?.split(",") ?? all;
   const soak = flag("--soak");
   if (soak && !flag("--only")) only.length = 0;
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
 
+  if (only.includes("footprint")) out.footprint = await footprintBench();
   if (only.includes("process") || soak) {
     const edge = await startEdge();
     try {

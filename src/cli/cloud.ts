@@ -28,7 +28,6 @@ function printChange(out: (t: string) => void, c: Change): void {
 }
 
 export const cloud: Command = {
-  summary: "hub side: init | add-device ID | remove-device ID | devices | ingest",
   usage,
   async run(argv, io) {
     if (argv[0] === "ingest") return ingest.run(argv.slice(1), io);

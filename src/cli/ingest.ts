@@ -101,7 +101,6 @@ async function runWorker(nc: NatsConnection, values: Record<string, string | boo
 
 /** `edge-gateway cloud ingest`. */
 export const ingest: Command = {
-  summary: "cloud ingest worker: readings → JSON lines (durable consumer or --live queue group)",
   usage,
   async run(argv, io) {
     try {

@@ -22,7 +22,6 @@ Example:
     --hub tls://hub.example.com:7422 --creds /etc/edge-gateway/leaf.creds > /etc/edge-gateway/leaf.conf`;
 
 export const leafConfig: Command = {
-  summary: "print the nats-server config of this device's leaf node",
   usage,
   async run(argv, io) {
     try {

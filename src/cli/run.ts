@@ -10,7 +10,6 @@ reading to sensors.<type>.<region>.<deviceId>.<sensorId> through the local leaf'
 stdout. SIGTERM or SIGINT: stop drivers, flush queued readings, drain NATS, exit 0.`;
 
 export const run: Command = {
-  summary: "run the gateway daemon",
   usage,
   async run(argv, io) {
     let daemon: Daemon | undefined;

@@ -6,9 +6,9 @@
  */
 import { z } from "zod";
 import { parseDuration, parseSize } from "./units.js";
+import { SUBJECT_TOKEN } from "./tokens.js";
 
-/** Every subject token must match this (DESIGN A1). */
-export const SUBJECT_TOKEN = /^[A-Za-z0-9_-]+$/;
+export { SUBJECT_TOKEN };
 
 export const token = (what: string) =>
   z
