@@ -29,7 +29,7 @@ function lines(c: ChildProcess): () => string[] {
   return () => out;
 }
 
-async function drain(script: string, args: string[], url: string, count: number, publish: () => Promise<void>): Promise<number> {
+export async function drain(script: string, args: string[], count: number, publish: () => Promise<void>, nodeArgs: string[] = []): Promise<number> {
   const path = new URL(`./children/${script}`, import.meta.url).pathname;
   // 1st connection: make the session and its subscription, then leave.
   const first = child(process.execPath, [path, ...args], { stdio: "pipe" });
@@ -38,13 +38,31 @@ async function drain(script: string, args: string[], url: string, count: number,
   await stopChild(first);
   await publish();
   // 2nd connection: the broker delivers the queued backlog.
-  const second = child(process.execPath, [path, ...args], { stdio: "pipe" });
+  const second = child(process.execPath, [...nodeArgs, path, ...args], { stdio: "pipe" });
   const out2 = lines(second);
   await until(() => out2().some((l) => /^\d/.test(l)), 300_000, `${script} to receive ${count} messages`);
   await stopChild(second);
   const secs = Number(out2().find((l) => /^\d/.test(l))!.split(" ")[0]);
   return count / secs;
 }
+
+/** A QoS 1 publisher of `count` Tasmota-style messages over `DEVICES` topics. */
+export async function publisher(url: string, count: number) {
+  const pub = await connectAsync(url, { clientId: "bench-pub" });
+  const publish = async () => {
+    const ps: Promise<unknown>[] = [];
+    for (let i = 0; i < count; i++) {
+      const body = `{"Time":"2026-12-02T14:00:00","DS18B20":{"Id":"0316A279","Temperature":${(20 + (i % 50) / 10).toFixed(1)}},"TempUnit":"C"}`;
+      ps.push(pub.publishAsync(`tele/dev-${i % DEVICES}/SENSOR`, body, { qos: 1 }));
+      if (ps.length >= 1000) await Promise.all(ps.splice(0));
+    }
+    await Promise.all(ps);
+  };
+  return { pub, publish };
+}
+
+export const MQTT_TOPIC = TOPIC;
+export const BROKER_CONFIG = ["max_queued_messages 0", "max_inflight_messages 0"];
 
 export interface MqttResult {
   ratio: number;
@@ -57,24 +75,14 @@ export async function mqttIngestBench(): Promise<MqttResult> {
   const count = quick ? 2_000 : 20_000;
   const rounds = quick ? 1 : 3;
   // Unlimited queue for offline persistent sessions (default 1000 would drop the backlog).
-  const broker = await startMosquitto({ extraConfig: ["max_queued_messages 0", "max_inflight_messages 0"] });
+  const broker = await startMosquitto({ extraConfig: BROKER_CONFIG });
   try {
-    const pub = await connectAsync(broker.url, { clientId: "bench-pub" });
-    const publish = async () => {
-      const ps: Promise<unknown>[] = [];
-      for (let i = 0; i < count; i++) {
-        const dev = `dev-${i % DEVICES}`;
-        const body = `{"Time":"2026-12-02T14:00:00","DS18B20":{"Id":"0316A279","Temperature":${(20 + (i % 50) / 10).toFixed(1)}},"TempUnit":"C"}`;
-        ps.push(pub.publishAsync(`tele/${dev}/SENSOR`, body, { qos: 1 }));
-        if (ps.length >= 1000) await Promise.all(ps.splice(0));
-      }
-      await Promise.all(ps);
-    };
+    const { pub, publish } = await publisher(broker.url, count);
     const ingest: number[] = [];
     const bare: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      ingest.push(await drain("mqtt-ingest.mjs", [broker.url, TOPIC, String(count)], broker.url, count, publish));
-      bare.push(await drain("bare.mjs", ["mqtt", broker.url, TOPIC, String(count)], broker.url, count, publish));
+      ingest.push(await drain("mqtt-ingest.mjs", [broker.url, TOPIC, String(count)], count, publish));
+      bare.push(await drain("bare.mjs", ["mqtt", broker.url, TOPIC, String(count)], count, publish));
       log(`  mqtt round ${r + 1}: ingest ${Math.round(ingest[r]!)}/s, bare MQTT.js ${Math.round(bare[r]!)}/s`);
     }
     await pub.endAsync();

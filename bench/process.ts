@@ -51,7 +51,7 @@ export async function startEdge(): Promise<Edge> {
 }
 
 /** Spawns `edge-gateway run` with `sensors` simulated sensors every `every`. */
-export async function spawnDaemon(edge: Edge, sensors: number, every: string): Promise<{ proc: ChildProcess; spawnedAt: number }> {
+export async function spawnDaemon(edge: Edge, sensors: number, every: string, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; spawnedAt: number }> {
   const state = await tmp("egw-bench-daemon-");
   const file = join(state, "gateway.yaml");
   await writeFile(
@@ -68,7 +68,7 @@ export async function spawnDaemon(edge: Edge, sensors: number, every: string): P
     }),
   );
   const spawnedAt = performance.now();
-  return { proc: child(process.execPath, [BIN, "run", "--config", file]), spawnedAt };
+  return { proc: child(process.execPath, [...nodeArgs, BIN, "run", "--config", file], { stdio: nodeArgs.length ? "pipe" : "ignore" }), spawnedAt };
 }
 
 /** Readings stored per second over `windowMs`, after the process stored its first reading. */
@@ -81,7 +81,7 @@ async function storedRate(edge: Edge, windowMs: number): Promise<number> {
 }
 
 async function firstStored(edge: Edge, since: number, base: number, what: string): Promise<number> {
-  await until(async () => (await edge.stored()) > base, 30_000, what, 5);
+  await until(async () => (await edge.stored()) > base, 120_000, what, 5);
   return performance.now() - since;
 }
 
@@ -147,7 +147,7 @@ export interface SteadyResult {
 }
 
 /** Latency subscriber on the hub, in a process of its own. */
-async function startSubscriber(edge: Edge) {
+export async function startSubscriber(edge: Edge) {
   const sub = child(process.execPath, [BARE, "sub", edge.hub.url, "sensors.>"], { stdio: "pipe" });
   const lines: string[] = [];
   let buf = "";

@@ -16,6 +16,8 @@ export type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReaso
 
 /** Readings buffered between the broker and the consumer before we stop acknowledging messages. */
 const QUEUE_LIMIT = 1000;
+/** Topics whose filter matches are remembered; past this many distinct topics the memory starts over. */
+const MATCH_CACHE_LIMIT = 10_000;
 /** How long `close()` waits for a clean MQTT DISCONNECT before dropping the socket. */
 const END_GRACE_MS = 2000;
 
@@ -102,6 +104,25 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     }
   };
 
+  /**
+   * Per topic, each filter's captures (undefined: no match), computed once per topic instead of
+   * splitting and comparing the topic for every message (profiled: ~2 % of the ingest's CPU,
+   * plus the id rendering that the same captures array lets renderId remember).
+   */
+  const matches = new Map<string, (readonly string[] | undefined)[]>();
+  const matchFilters = (topic: string): (readonly string[] | undefined)[] => {
+    let m = matches.get(topic);
+    if (!m) {
+      if (matches.size >= MATCH_CACHE_LIMIT) matches.clear();
+      m = filters.map((f) => {
+        const c = matchTopic(f.topic, topic);
+        return c && Object.freeze(c);
+      });
+      matches.set(topic, m);
+    }
+    return m;
+  };
+
   /** Routes one message to its subscriptions; returns the readings. Never throws. */
   const route = (packet: IPublishPacket): Reading[] => {
     const receivedAt = now();
@@ -110,12 +131,14 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     // With MQTT 5 the broker names the subscription(s) a copy is for; stale identifiers from an
     // older config are harmless because the topic must still match the filter.
     const ids = packet.properties?.subscriptionIdentifier;
-    const idSet = ids === undefined ? undefined : new Set(Array.isArray(ids) ? ids : [ids]);
+    const forFilter = (f: Filter) => ids === undefined || (Array.isArray(ids) ? ids.includes(f.identifier) : ids === f.identifier);
+    const captured = matchFilters(topic);
     const out: Reading[] = [];
     let matched = false;
-    for (const f of filters) {
-      if (idSet && !idSet.has(f.identifier)) continue;
-      const captures = matchTopic(f.topic, topic);
+    for (let k = 0; k < filters.length; k++) {
+      const f = filters[k]!;
+      if (!forFilter(f)) continue;
+      const captures = captured[k];
       if (!captures) continue;
       matched = true;
       for (const i of f.subs) {
