@@ -28,6 +28,10 @@ import { daemonPipeline, edgeBench, plainLoop } from "./pipeline.js";
 import { soakBench, startEdge, steadyBench, throughputBench } from "./process.js";
 
 if (argv.includes("--no-stacks")) Error.stackTraceLimit = 0;
+// Ctrl-C or a CI timeout must not leave nats-server, Mosquitto or daemon processes behind.
+for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+  process.once(signal, () => void cleanup().finally(() => process.exit(code)));
+}
 
 function machine() {
   const v = (cmd: string, args: string[]) => {
