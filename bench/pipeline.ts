@@ -60,6 +60,22 @@ function burstDriver(count: number) {
   };
 }
 
+/**
+ * `js.publish` that retries a timed-out publish with the same msg id (deduplicated by the
+ * stream): on a loaded machine a PubAck can take longer than the client's 5 s, and the bench
+ * must measure, not crash.
+ */
+async function publishRetrying(js: ReturnType<typeof jetstream>, subject: string, body: Uint8Array, msgID: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await js.publish(subject, body, { msgID });
+      return;
+    } catch (err) {
+      if (attempt >= 10 || (err as Error).name !== "TimeoutError") throw err;
+    }
+  }
+}
+
 const SAMPLE_BODY = JSON.stringify({ device: "bench-pi", sensor: "t-0", type: "temperature", ts: Date.now(), value: 21.5, unit: "Cel", seq: 123456, quality: "good" });
 
 export async function plainLoop(nc: NatsConnection, stream: string, n: number, inFlight: number): Promise<number> {
@@ -72,7 +88,7 @@ export async function plainLoop(nc: NatsConnection, stream: string, n: number, i
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      await js.publish(`${stream.toLowerCase()}.temperature.eu-west.t-${i % 4}`, body, { msgID: `bench.${stream}.${i}` });
+      await publishRetrying(js, `${stream.toLowerCase()}.temperature.eu-west.t-${i % 4}`, body, `bench.${stream}.${i}`);
     }
   };
   await Promise.all(Array.from({ length: inFlight }, worker));
@@ -157,7 +173,7 @@ export async function edgeBench(n: number) {
   const worker = async () => {
     while (next < n) {
       const i = next++;
-      await js.publish("sensors.temperature.eu-west.bench-pi.backlog", body, { msgID: `bench-pi.backlog.${i + 1}` });
+      await publishRetrying(js, "sensors.temperature.eu-west.bench-pi.backlog", body, `bench-pi.backlog.${i + 1}`);
     }
   };
   await Promise.all(Array.from({ length: 512 }, worker));
