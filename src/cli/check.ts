@@ -8,7 +8,6 @@ Validates a bootstrap file (gateway.yaml) or a remote config document (JSON/YAML
 every problem with its path. Exit 0 when valid, 1 when not.`;
 
 export const check: Command = {
-  summary: "validate a bootstrap file or a remote config document",
   usage,
   async run(argv, io) {
     try {

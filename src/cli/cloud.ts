@@ -97,7 +97,6 @@ function printRegistration(io: Io, r: Registration): void {
 }
 
 export const cloud: Command = {
-  summary: "hub side: hub-config | init | add-device ID… | remove-device ID… | reconcile | devices | ingest | history | latest | gaps",
   usage,
   async run(argv, io) {
     const sub = { ingest, history, latest, gaps, "hub-config": hubConfig }[argv[0] ?? ""];

@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { SUBJECT_TOKEN } from "../config/schema.js";
+import { SUBJECT_TOKEN } from "../config/tokens.js";
 import { parseDuration } from "../config/units.js";
 import { ConfigError, GatewayError, errorMessage } from "../errors.js";
 
@@ -16,9 +16,8 @@ export const stdio: Io = {
   err: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
 };
 
+/** A CLI command. Its one-line summary lives in main.ts, so `--help` loads no command module. */
 export interface Command {
-  /** One line for the command list. */
-  summary: string;
   /** Full usage text for `edge-gateway <cmd> --help`. */
   usage: string;
   run(argv: string[], io: Io): Promise<number>;

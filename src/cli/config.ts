@@ -167,7 +167,6 @@ async function history(nc: NatsConnection, server: string, bucket: string, id: s
 }
 
 export const config: Command = {
-  summary: "a device's remote config in the hub KV: push ID FILE | get ID | history ID",
   usage,
   async run(argv, io) {
     let nc: NatsConnection | undefined;

@@ -55,7 +55,6 @@ async function streamMessages(nc: NatsConnection): Promise<number> {
 }
 
 export const demo: Command = {
-  summary: "run hub + leaf + daemon with simulated sensors locally, with a live view",
   usage,
   async run(argv, io) {
     const cleanup: (() => Promise<unknown>)[] = [];

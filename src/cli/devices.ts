@@ -9,7 +9,6 @@ the answers for --wait (default 1 s). Lists device id, region, version and uptim
 (\`edge-gateway cloud devices\` lists the devices the hub stream sources instead, connected or not.)`;
 
 export const devices: Command = {
-  summary: "discover the connected gateways ($SRV.PING)",
   usage,
   async run(argv, io) {
     try {

@@ -32,7 +32,6 @@ Example (3-node cluster, on node 2):
   nats-server -t -c /etc/nats/hub.conf`;
 
 export const hubConfig: Command = {
-  summary: "print the hub nats-server config (auth, listeners, cluster)",
   usage,
   async run(argv, io) {
     try {

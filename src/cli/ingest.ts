@@ -177,7 +177,6 @@ async function runLive(nc: NatsConnection, queue: string, filter: string | undef
 
 /** `edge-gateway cloud ingest`. */
 export const ingest: Command = {
-  summary: "cloud ingest worker: readings → SQLite, PostgreSQL or JSON lines (durable consumer or --live queue group)",
   usage,
   async run(argv, io) {
     try {

@@ -36,7 +36,6 @@ function hubUrls(values: string[] | undefined): string[] {
 }
 
 export const leafConfig: Command = {
-  summary: "print the nats-server config of this device's leaf node",
   usage,
   async run(argv, io) {
     try {

@@ -1,26 +1,27 @@
 import { readFileSync } from "node:fs";
-import { check } from "./check.js";
-import { config } from "./config.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
-import { cloud } from "./cloud.js";
-import { demo } from "./demo.js";
-import { devices } from "./devices.js";
-import { leafConfig } from "./leaf-config.js";
-import { run } from "./run.js";
-import { status } from "./status.js";
-import { watch } from "./watch.js";
+
+/**
+ * A command's one-line summary and its module, imported only when the command runs: `check`
+ * then does not load nats.js, and `run` does not load the demo, the cloud side or the watch
+ * view (measured in bench/RESULTS.md, "Footprint").
+ */
+interface CommandEntry {
+  summary: string;
+  load(): Promise<Command>;
+}
 
 /** Every command; the order is the order of `--help`. */
-export const commands: Record<string, Command> = {
-  run,
-  check,
-  "leaf-config": leafConfig,
-  demo,
-  cloud,
-  watch,
-  config,
-  status,
-  devices,
+export const commands: Record<string, CommandEntry> = {
+  run: { summary: "run the gateway daemon", load: async () => (await import("./run.js")).run },
+  check: { summary: "validate a bootstrap file or a remote config document", load: async () => (await import("./check.js")).check },
+  "leaf-config": { summary: "print the nats-server config of this device's leaf node", load: async () => (await import("./leaf-config.js")).leafConfig },
+  demo: { summary: "run hub + leaf + daemon with simulated sensors locally, with a live view", load: async () => (await import("./demo.js")).demo },
+  cloud: { summary: "hub side: hub-config | init | add-device ID… | remove-device ID… | reconcile | devices | ingest | history | latest | gaps", load: async () => (await import("./cloud.js")).cloud },
+  watch: { summary: "live view of readings matching a wildcard subject", load: async () => (await import("./watch.js")).watch },
+  config: { summary: "a device's remote config in the hub KV: push ID FILE | get ID | history ID", load: async () => (await import("./config.js")).config },
+  status: { summary: "ask a device for its status (through the hub)", load: async () => (await import("./status.js")).status },
+  devices: { summary: "discover the connected gateways ($SRV.PING)", load: async () => (await import("./devices.js")).devices },
 };
 
 export function version(): string {
@@ -61,10 +62,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     io.out(version());
     return EXIT.ok;
   }
-  const cmd = commands[name];
-  if (!cmd) {
+  const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!entry) {
     io.err(`error: unknown command ${JSON.stringify(name)}\n\n${help()}`);
     return EXIT.invalid;
   }
-  return cmd.run(rest, io);
+  return (await entry.load()).run(rest, io);
 }

@@ -63,7 +63,6 @@ ${DB_HELP}
   --json | --csv       machine-readable output instead of a table`;
 
 export const history: Command = {
-  summary: "readings of one sensor from the ingest database",
   usage: historyUsage,
   async run(argv, io) {
     try {
@@ -103,7 +102,6 @@ ${DB_HELP}
   --json               machine-readable output`;
 
 export const latest: Command = {
-  summary: "last reading per sensor from the ingest database",
   usage: latestUsage,
   async run(argv, io) {
     try {
@@ -148,7 +146,6 @@ ${DB_HELP}
 Common options: --server URL (default $NATS_URL or nats://127.0.0.1:4222), --creds FILE`;
 
 export const gaps: Command = {
-  summary: "completeness audit: missing seq ranges per device and sensor",
   usage: gapsUsage,
   async run(argv, io) {
     try {

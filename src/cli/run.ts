@@ -12,7 +12,6 @@ stdout. SIGTERM or SIGINT (also during startup): stop drivers, flush queued read
 NATS, exit 0, all within shutdownTimeout (default 20s). A second signal exits at once (2).`;
 
 export const run: Command = {
-  summary: "run the gateway daemon",
   usage,
   async run(argv, io) {
     // Normally already installed by bin/edge-gateway.js before any module was loaded.

@@ -77,7 +77,6 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
 }
 
 export const status: Command = {
-  summary: "ask a device for its status (through the hub)",
   usage,
   async run(argv, io) {
     try {

@@ -47,7 +47,6 @@ export function formatReadingLine(m: Pick<Msg, "subject" | "string">): string {
 }
 
 export const watch: Command = {
-  summary: "live view of readings matching a wildcard subject",
   usage,
   async run(argv, io) {
     try {
