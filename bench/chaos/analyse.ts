@@ -48,6 +48,11 @@ export interface DaemonRun {
   leftUnpublished: number;
   /** Index in `faults` of the fault that ended this process (kill or SIGTERM). */
   fault?: number;
+  /**
+   * Seqs this process declared skipped at start (the unused rest of the blocks an unclean stop
+   * left reserved; the daemon's `unclean stop` warning): per sensor `[from, to]`, inclusive.
+   */
+  skipped?: Record<string, [number, number]>;
 }
 
 /** One daemon process's readings: taken by it (accepted) vs stored (by their `ts`). */
@@ -82,6 +87,8 @@ export type LossCause =
   /** Allowed: the daemon was killed while its leaf was down; the reading was only in its memory. */
   | "daemon-killed-leaf-down"
   | "daemon-killed-leaf-up"
+  /** Allowed, and visible: a seq the restarted daemon declared skipped (never a reading of its own; at most the last readings in flight at the kill). */
+  | "seq-skipped"
   | "leaf-saw-it"
   | "near-leaf-kill"
   | "unexplained";
@@ -126,7 +133,7 @@ export interface Verdict {
   broken: string[];
 }
 
-const CAUSES: LossCause[] = ["daemon-killed-leaf-down", "daemon-killed-leaf-up", "leaf-saw-it", "near-leaf-kill", "unexplained"];
+const CAUSES: LossCause[] = ["daemon-killed-leaf-down", "seq-skipped", "daemon-killed-leaf-up", "leaf-saw-it", "near-leaf-kill", "unexplained"];
 const DAEMON_KILLS = new Set<FaultKind>(["daemon-kill", "daemon-term"]);
 
 /** Parses `<device>.<sensor>.<seq>`; undefined when it is not one. */
@@ -167,6 +174,10 @@ export function analyse(o: Observation): Verdict {
   const figures: SensorFigures[] = [];
   const losses: Loss[] = [];
   const daemonKills = o.faults.map((f, i) => ({ f, i })).filter(({ f }) => DAEMON_KILLS.has(f.kind));
+  // Skipped seq ranges, each attributed to the fault that ended the process before the one that declared it.
+  const skips = o.runs.flatMap((r, i) =>
+    Object.entries(r.skipped ?? {}).map(([sensor, [from, to]]) => ({ sensor, from, to, fault: i > 0 ? o.runs[i - 1]!.fault : undefined })),
+  );
   const leafKills = o.faults.filter((f) => f.kind === "leaf-kill");
 
   for (const sensor of sensors) {
@@ -196,7 +207,9 @@ export function analyse(o: Observation): Verdict {
       }
       if (stored.length > 0) continue;
       f.lost++;
-      losses.push(classify(sensor, seq, att.has(seq)));
+      const skip = skips.find((k) => k.sensor === sensor && seq >= k.from && seq <= k.to);
+      if (skip && !att.has(seq)) losses.push({ sensor, seq, cause: "seq-skipped", ...(skip.fault !== undefined ? { fault: skip.fault } : {}) });
+      else losses.push(classify(sensor, seq, att.has(seq)));
     }
     figures.push(f);
 
@@ -266,9 +279,9 @@ export function analyse(o: Observation): Verdict {
   if (totals.silentDrops > 0) broken.push(`${totals.silentDrops} silent drops (acked as duplicates of another reading)`);
   if (hubOnly + leafOnly > 0) broken.push(`hub != leaf (${leafOnly} only on the leaf, ${hubOnly} only on the hub)`);
   if (daemonAckedNew > leafKeys.size) broken.push(`the daemon counted ${daemonAckedNew} new PubAcks but the leaf holds ${leafKeys.size}`);
-  const notAllowed = losses.length - lossByCause["daemon-killed-leaf-down"];
+  const notAllowed = losses.length - lossByCause["daemon-killed-leaf-down"] - lossByCause["seq-skipped"];
   if (notAllowed > 0) {
-    const parts = CAUSES.filter((c) => c !== "daemon-killed-leaf-down" && lossByCause[c] > 0).map((c) => `${lossByCause[c]} ${c}`);
+    const parts = CAUSES.filter((c) => c !== "daemon-killed-leaf-down" && c !== "seq-skipped" && lossByCause[c] > 0).map((c) => `${lossByCause[c]} ${c}`);
     broken.push(`${notAllowed} lost readings not explained by a daemon kill while the leaf was down (${parts.join(", ")})`);
   }
   return { sensors: figures, totals, losses, lossByCause, lossPerKill, hubEqualsLeaf: hubOnly + leafOnly === 0, hubOnly, leafOnly, daemonAckedNew, daemonDropped, daemonLeftUnpublished, runs, invisibleLosses, broken };

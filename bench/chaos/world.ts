@@ -105,6 +105,9 @@ class DaemonProc {
         this.run.exact = true;
       }
       if (typeof o.left === "number") this.run.leftUnpublished = o.left;
+      // The seq store's `unclean stop` warning: the seqs this process skips (visible gaps, not losses).
+      const ranges = (o as { ranges?: Record<string, [number, number]> }).ranges;
+      if (ranges && typeof ranges === "object") this.run.skipped = { ...this.run.skipped, ...ranges };
     } catch {
       // not a log line of ours
     }

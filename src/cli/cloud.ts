@@ -11,7 +11,7 @@ import { hubConfig } from "./hub-config.js";
 import { defaultKeysDir } from "../cloud/auth.js";
 import { issueDeviceCredsFile, revokeDeviceCreds } from "../cloud/device-creds.js";
 import { hubVersionWarning } from "../cloud/hub-config.js";
-import { addDeviceLive, ensureLiveStreams, removeDeviceLive } from "../cloud/live.js";
+import { ensureLiveStreams } from "../cloud/live.js";
 
 const usage = `Usage: edge-gateway cloud <subcommand> [options] --server URL[,URL…]
 
@@ -147,15 +147,13 @@ export const cloud: Command = {
             if (values["creds-out"] && ids.length > 1) throw new UsageError("--creds-out writes one device's credential: give one device id with it");
             for (const r of await registerDevices(nc, ids)) {
               printRegistration(io, r);
-              // Per device, after its source exists: its live subjects, then its credential.
-              printChange(io.out, await addDeviceLive(nc, r.device));
+              // Per device, after its source and live subjects exist (reconciled from the registry): its credential.
               if (values["creds-out"]) io.out(await issueDeviceCredsFile(values.keys ?? defaultKeysDir(), r.device, values["creds-out"]));
             }
             break;
           case "remove-device":
             for (const r of await unregisterDevices(nc, ids)) {
               printRegistration(io, r);
-              printChange(io.out, await removeDeviceLive(nc, r.device));
               io.out(await revokeDeviceCreds(values.keys ?? defaultKeysDir(), r.device, serverUrl(values.server)));
             }
             break;

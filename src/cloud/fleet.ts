@@ -1,5 +1,6 @@
 /**
  * The fleet registry (issue 14): which devices the hub sources, kept as data in the hub.
+ * (About 300 lines, one job: the registry and the reconciliation of sources from it.)
  *
  * - KV bucket `gateway-fleet` (replicated like the hub stream): key `devices.<deviceId>` per
  *   registered device, written with compare-and-set (`create`), so concurrent registrations
@@ -11,6 +12,7 @@
  *   reconciler that wrote an older view is corrected by the next read (safe under concurrency,
  *   idempotent, one stream update per shard however many devices were added).
  */
+import { setLiveDevices } from "./live.js";
 import { jetstream, jetstreamManager, type JetStreamManager, type StreamSource } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -307,6 +309,8 @@ export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & 
       // A timed-out update may still have been applied: the next round re-reads and checks.
       await retrying(`updating the sources of stream ${stream}`, () => setSources(jsm, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err))));
     }
+    // The hub's live interest (LATEST / EVENTS subjects, docs/security.md) follows the registry too.
+    if (await retrying("updating the live streams' subjects", () => setLiveDevices(jsm, ids).catch((err) => (transient(err) ? true : Promise.reject(err))))) dirty = true;
     if (!dirty) return [...results.values()];
     // Concurrent reconcilers each rewrite the whole list: a short random pause before checking
     // again lets the others finish theirs, so fewer rounds rewrite a large stream config.

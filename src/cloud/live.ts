@@ -104,6 +104,30 @@ async function setDeviceSubjects(nc: NatsConnection, deviceId: string, add: bool
     : { result: changed ? "removed" : "absent", detail: `live interest in device ${deviceId}` };
 }
 
+/**
+ * Sets `LATEST` and `EVENTS` to exactly the given devices' subjects (the fleet registry's).
+ * Returns true when it changed a stream, false when both already matched; a stream that does
+ * not exist (a hub set up before fleet auth: run `cloud init`) is left alone. Writes the whole
+ * list, so the caller re-reads the registry and calls again until nothing changes (concurrent
+ * registrations converge, as for the hub sources).
+ */
+export async function setLiveDevices(jsm: JetStreamManager, deviceIds: readonly string[]): Promise<boolean> {
+  let changed = false;
+  for (const [name, subjectOf] of [
+    [LIVE_STREAMS.latest, deviceReadingsFilter],
+    [LIVE_STREAMS.events, deviceEventsSubjects],
+  ] as const) {
+    const i = await info(jsm, name);
+    if (!i) continue;
+    const want = [...new Set(deviceIds.map(subjectOf))].sort();
+    const have = (i.config.subjects ?? []).filter((s) => s !== PLACEHOLDER(name)).sort();
+    if (want.length === have.length && want.every((s, k) => s === have[k])) continue;
+    await jsm.streams.update(name, { ...i.config, subjects: want.length ? want : [PLACEHOLDER(name)] });
+    changed = true;
+  }
+  return changed;
+}
+
 /** Adds the device's subjects to `LATEST` and `EVENTS` (idempotent): its live traffic reaches every hub subscriber. */
 export function addDeviceLive(nc: NatsConnection, deviceId: string): Promise<Change> {
   return setDeviceSubjects(nc, deviceId, true);

@@ -122,7 +122,7 @@ describe("fleet › 3-node hub cluster", () => {
       cleanups.push(() => lnc.close());
       await (await jetstreamManager(lnc)).streams.add({ name: "TELEMETRY", subjects: ["sensors.>"] });
       const js = jetstream(lnc);
-      for (let i = 1; i <= 5; i++) await js.publish(`sensors.t.r.${id}.s`, JSON.stringify({ device: id, seq: i }), { msgID: `${id}.s.${i}` });
+      for (let i = 1; i <= 5; i++) await js.publish(`sensors.t.r.${id}.s`, JSON.stringify({ device: id, sensor: "s", type: "t", ts: Date.now(), value: i, seq: i, quality: "good" }), { msgID: `${id}.s.${i}` });
     }
     await waitFor(async () => {
       let n = 0;

@@ -1,5 +1,6 @@
 /**
  * The pump: moves readings from the queue to the leaf stream and reads the answers.
+ * (Just over 300 lines, one job: the send/answer/retry state machine, kept in one place.)
  *
  * - Sends synchronously (no promise per reading): on every accepted reading and every PubAck,
  *   as long as fewer than `maxInFlight` await an answer. Readiness (connected, stream checked,
