@@ -15,6 +15,8 @@ import { decodeMessage, Payload } from "./mqtt/decode.js";
 import { matchTopic } from "./mqtt/topic.js";
 import type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
+import { redactUrl } from "./mqtt/url.js";
+
 export type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
 /** Readings buffered between the broker and the consumer before we stop acknowledging messages. */
@@ -38,16 +40,6 @@ export function maxPacketSize(maxMessageSize: number): number {
   return Math.min(268_435_455, maxMessageSize + 64 * 1024);
 }
 
-function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return "(invalid url)";
-  }
-}
 
 /**
  * Creates an MQTT ingest for a validated `mqtt:` config.
@@ -65,7 +57,7 @@ function redact(url: string): string {
  * - every yielded reading has a valid subject-token `sensor` and `type`.
  */
 export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): MqttIngest {
-  const log = ctx.logger.child({ part: "mqtt-ingest", broker: redact(config.url) });
+  const log = ctx.logger.child({ part: "mqtt-ingest", broker: redactUrl(config.url) });
   const now = ctx.now ?? Date.now;
   const reconnectPeriod = ctx.reconnectPeriodMs ?? 1000;
   const clientId = config.clientId ?? `edge-gateway-${ctx.deviceId}`;
@@ -199,7 +191,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       client = connect(config.url, options);
     } catch (cause) {
       // Only option errors throw here (the schema prevents them); network errors come as events.
-      throw new GatewayError("EGW_MQTT", `cannot create an MQTT client for ${redact(config.url)}: ${errorMessage(cause)}`, { cause });
+      throw new GatewayError("EGW_MQTT", `cannot create an MQTT client for ${redactUrl(config.url)}: ${errorMessage(cause)}`, { cause });
     }
 
     const accept = (packet: IPublishPacket, done: () => void) => {
@@ -240,7 +232,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
           }
           if (--pending > 0) return;
           if (failed) {
-            report("error", new GatewayError("EGW_MQTT", `MQTT broker ${redact(config.url)} refused a subscription (check its ACL); retrying on reconnect`, err ? { cause: err } : undefined));
+            report("error", new GatewayError("EGW_MQTT", `MQTT broker ${redactUrl(config.url)} refused a subscription (check its ACL); retrying on reconnect`, err ? { cause: err } : undefined));
           } else {
             subscribedThisRun = true;
             log.info({ filters: filters.length }, "MQTT subscriptions active");
@@ -271,7 +263,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
         new GatewayError(
           "EGW_MQTT",
           // A CONNACK refusal (bad login, client id not allowed) carries an MQTT reason code.
-          `MQTT broker ${redact(config.url)} ${lastError instanceof ErrorWithReasonCode ? "refused the connection (check username/password and ACL)" : "unreachable"}${lastError ? `: ${errorMessage(lastError)}` : ""}`,
+          `MQTT broker ${redactUrl(config.url)} ${lastError instanceof ErrorWithReasonCode ? "refused the connection (check username/password and ACL)" : "unreachable"}${lastError ? `: ${errorMessage(lastError)}` : ""}`,
           lastError ? { cause: lastError } : undefined,
         ),
       );

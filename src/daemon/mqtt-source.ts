@@ -11,6 +11,7 @@
  */
 import type { MqttConfig, MqttSubscription } from "../config/schema.js";
 import type { MqttIngest } from "../bridge/mqtt/types.js";
+import { redactUrl } from "../bridge/mqtt/url.js";
 import type { Driver, DriverHealth, Reading } from "../drivers/types.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -160,14 +161,3 @@ export class MqttSource {
   }
 }
 
-/** `mqtt://user:secret@host` → `mqtt://host`. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = "";
-    u.password = "";
-    return u.toString().replace(/\/$/, "");
-  } catch {
-    return "(invalid url)";
-  }
-}
