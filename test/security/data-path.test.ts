@@ -33,8 +33,9 @@ async function expectHubHoldsEveryReading(env: HubAndLeaves, daemons: Daemon[]):
       expect(leaf.length).toBe(d.publisher.stats.accepted);
       all.push(...leaf);
     }
-    // Sources recover 10–30 s after a reconnect on 2.9.10: wait on the condition.
-    await waitFor(async () => (await (await jetstreamManager(hubNc)).streams.info("TELEMETRY")).state.messages >= all.length, { timeout: 90_000, what: `hub to hold ${all.length} readings` });
+    // Sources recover 10–30 s after a reconnect on 2.9.10 (once seen: over 90 s after a hub
+    // kill -9 following a link cut, on a clean CI-like run): wait on the condition.
+    await waitFor(async () => (await (await jetstreamManager(hubNc)).streams.info("TELEMETRY")).state.messages >= all.length, { timeout: 150_000, what: `hub to hold ${all.length} readings` });
     const hub = (await readStream(hubNc, "TELEMETRY")).map((r) => r.msgId ?? "");
     expect(hub.length).toBe(new Set(hub).size);
     expect(new Set(hub)).toEqual(new Set(all));
@@ -109,5 +110,5 @@ describe("security › data path with fleet auth", () => {
     await Promise.all(env.leaves.map((l) => waitForLeafLink(l, 30_000)));
     await expectHubHoldsEveryReading(env, [da, db]);
     expect(violations(env.hub)).toEqual([]);
-  }, 240_000);
+  }, 300_000);
 });
