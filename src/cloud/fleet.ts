@@ -17,6 +17,7 @@ import { jetstream, jetstreamManager, type JetStreamManager, type StreamSource }
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { GatewayError, errorMessage } from "../errors.js";
+import { backoff, delay } from "../util/backoff.js";
 import { deviceSource, ensureHubStream, HUB_DEFAULTS, setSources, sourceDevice, streamInfoOrUndefined, type Change, type HubStreamOptions } from "./hub.js";
 
 export const FLEET_BUCKET = "gateway-fleet";
@@ -197,7 +198,7 @@ async function retrying<T>(what: string, fn: () => Promise<T>, budgetMs = 30_000
         if (err instanceof GatewayError) throw err;
         throw new GatewayError("EGW_FLEET", `${what}: ${errorMessage(err)}`, { cause: err });
       }
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt) * (0.5 + Math.random())));
+      await delay(backoff(attempt, 100, 2000));
     }
   }
 }
