@@ -113,15 +113,6 @@ export interface Entry {
 }
 
 /** The publisher's counters (`PublisherStats` without the gauges). */
-export interface Counters {
-  accepted: number;
-  published: number;
-  duplicates: number;
-  dropped: number;
-  rateLimited: number;
-  retries: number;
-  rejected: number;
-  collisions: number;
-}
+export type Counters = Omit<PublisherStats, "queued" | "inFlight">;
 
 
