@@ -60,19 +60,27 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
     // A backlog (readings stored while no worker ran), so both workers are busy for a while.
     const n = await publishSeries(nc, series, Date.now() - 3_600_000);
     const args = (queue: string) => ["cloud", "ingest", "--server", server.url, "--queue", queue, "--sink", db.spec, "--batch", "100", "--ack-wait", "3s", "--progress", "1s"];
+    // A starts alone, so whatever the consumer has delivered and not seen acked is A's.
     const a = spawnCli(args("db"));
-    const b = spawnCli([...args("db"), "--metrics", "127.0.0.1:0"]);
-    open.push({ stop: () => stopProc(a) }, { stop: () => stopProc(b) });
-    // Generous: starting two CLIs through tsx on a loaded 2-core machine can take long.
-    await Promise.all([waitForOutput(a, "ingesting from stream", 90_000), waitForOutput(b, "ingesting from stream", 90_000)]);
+    open.push({ stop: () => stopProc(a) });
+    // Generous: starting a CLI through tsx on a loaded 2-core machine can take long.
+    await waitForOutput(a, "ingesting from stream", 90_000);
     const store = await openStore(spec(db.spec));
     open.push({ stop: () => store.close() });
-
-    // Kill A while it holds delivered, unacked readings (and most of the stream is still to do).
+    // Freeze A (SIGSTOP) at a moment it holds delivered, unacked readings; if it froze between
+    // batches, let it go on and try again.
     await waitFor(async () => {
-      const [count, info] = await Promise.all([stored(store), consumerInfo(nc, "db")]);
-      return count > 0 && info.num_pending > n / 4 && info.num_ack_pending > 0 && /progress: [1-9]/.test(a.stderr());
-    }, { what: "workers busy with readings pending", timeout: 30_000, interval: 5 });
+      a.kill("SIGSTOP");
+      const info = await consumerInfo(nc, "db");
+      if ((await stored(store)) > 0 && info.num_ack_pending > 0 && info.num_pending > n / 4) return true;
+      a.kill("SIGCONT");
+      return false;
+    }, { what: "worker A frozen holding unacked readings", timeout: 60_000, interval: 5 });
+    // B joins the same durable consumer and works while A is frozen mid-batch; then A dies.
+    const b = spawnCli([...args("db"), "--metrics", "127.0.0.1:0"]);
+    open.push({ stop: () => stopProc(b) });
+    await waitForOutput(b, "ingesting from stream", 90_000);
+    await waitFor(() => /progress: [1-9]/.test(b.stderr()), { what: "worker B storing readings", timeout: 30_000 });
     a.kill("SIGKILL");
     expect(await a.exited).toBe("SIGKILL");
 

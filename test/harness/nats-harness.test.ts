@@ -34,7 +34,9 @@ describe("test harness › nats-server", () => {
     try {
       const nc = await env.hub.connect();
       // The hub reaches the leaf's JetStream through its domain.
-      const remote = await jetstreamManager(nc, { domain: "dev-a" });
+      // The leaf's $JS.dev-a.API interest reaches the hub a moment after the link is up, so
+      // the API check waits too (checkAPI: false, else the constructor asks once and fails).
+      const remote = await jetstreamManager(nc, { domain: "dev-a", checkAPI: false });
       await waitFor(async () => (await remote.getAccountInfo()).domain === "dev-a", { what: "leaf domain via hub" });
       await env.links[0]!.cut();
       await waitFor(() => /Leafnode connection closed/.test(env.leaves[0]!.log()), { what: "link down" });
