@@ -39,6 +39,11 @@ export class Deque<T> {
     return item;
   }
 
+  /** Items in order, front first (do not change the deque while iterating). */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let i = this.head; i < this.items.length; i++) yield this.items[i] as T;
+  }
+
   /** Removes and returns every item, in order. */
   drain(): T[] {
     const out = this.items.slice(this.head) as T[];

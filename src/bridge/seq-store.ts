@@ -117,7 +117,7 @@ export class SeqStore {
         const ranges = Object.fromEntries([...this.skipped].slice(0, 20));
         this.logger.warn(
           { file: this.file, sensors: this.skipped.size, ranges },
-          "unclean stop: seqs reserved before it are skipped (a consumer sees these gaps; they are not lost readings, at most the last readings before the stop)",
+          "unclean stop: seqs reserved before it are skipped (a consumer sees these gaps: the unused rest of the blocks, and any readings the stopped process still held in memory)",
         );
       }
       return;
@@ -162,6 +162,12 @@ export class SeqStore {
     if (seq > s.durable) return undefined;
     s.last = seq;
     return seq;
+  }
+
+  /** True when `next(sensor)` would hand out a seq now (its floor is known and its block is on disk). */
+  hasRoom(sensor: string): boolean {
+    const s = this.sensors.get(sensor);
+    return s !== undefined && !s.needsFloor && s.durable > s.last;
   }
 
   /**

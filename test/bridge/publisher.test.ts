@@ -176,6 +176,48 @@ describe("seq store › unclean stop", () => {
   });
 });
 
+describe("publisher › a reading lost from memory leaves a gap (issue 18)", () => {
+  it("readings held while the leaf is down already have their seqs: a process killed then leaves a gap that covers them all", async () => {
+    const server = await startJetStreamServer();
+    const state = await tempDir();
+    const open = async () => {
+      const seqs = await SeqStore.open(state, silentLogger());
+      const p = new Publisher({ deviceId: DEVICE, region: "eu-west", stream: "TELEMETRY", maxBytes: 64 * 2 ** 20, maxAgeMs: 3_600_000, duplicateWindowMs: 120_000, queueSize: 10_000, maxInFlight: 64, seqs, logger: silentLogger() });
+      cleanups.push(() => p.close());
+      return { p, seqs };
+    };
+    const first = await open();
+    const nc1 = await connectTo(server, true);
+    first.p.attach(nc1);
+    for (let i = 0; i < 5; i++) first.p.accept(reading("k", i));
+    expect(await first.p.flush(10_000)).toBe(true);
+    await server.kill9();
+    await waitFor(() => !first.p.leafConnected, { what: "leaf gone" });
+    // 100 readings at a sensor's pace (the seq store's block writes finish in between), held in memory.
+    for (let i = 5; i < 105; i++) {
+      first.p.accept(reading("k", i));
+      await first.seqs.reserved();
+    }
+    expect(first.p.stats.queued).toBe(100);
+    // Killed -9 here: nothing is closed, the 100 readings are gone.
+    await nc1.close();
+    await server.restart();
+    const second = await open();
+    const nc2 = await connectTo(server);
+    second.p.attach(nc2);
+    for (let i = 0; i < 5; i++) second.p.accept(reading("k", 1000 + i));
+    expect(await second.p.flush(10_000)).toBe(true);
+    const seqs = (await readStream(nc2, "TELEMETRY")).map((r) => r.body.seq);
+    expect(seqs.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    // The lost readings had seqs 6..105: the consumer sees a gap over every one of them.
+    expect(seqs.length).toBe(10);
+    expect(seqs[5]).toBeGreaterThan(105);
+    // And the restart declared (at least the tail of) that gap as skipped.
+    const [, to] = second.seqs.skipped.get("k")!;
+    expect(to).toBeGreaterThanOrEqual(105);
+  });
+});
+
 describe("publisher › a leaf that dies (issue 18 #2)", () => {
   it("readings in flight when the leaf is killed -9 go out again first, in order, before newer ones", async () => {
     const server = await startJetStreamServer();

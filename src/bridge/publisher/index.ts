@@ -1,14 +1,19 @@
 /**
  * The publisher: hands readings to the local leaf's JetStream (DESIGN A2, A3, Part B).
  *
- * The way of a reading: `accept` → `queue` (bounded, fair per sensor) → `pump` (seq from the
- * seq store's durable blocks, message built once by `message`, core publish with a reply token)
+ * The way of a reading: `accept` (seq from the seq store's durable block) → `queue` (bounded,
+ * fair per sensor) → `pump` (message built once by `message`, core publish with a reply token)
  * → `acks` (one inbox subscription, one timer) → the reading's `onStored`. `leaf-stream` creates
  * and aligns the stream.
  *
  * Guarantees:
  * - An accepted reading is stored in the leaf stream, or counted (per sensor) as dropped,
  *   rate-limited or rejected; a queue drop uses up the reading's seq, so consumers see the gap.
+ * - A reading gets its seq when accepted, so one lost from memory (the process killed before
+ *   the leaf stored it) leaves a gap a consumer sees, not nothing. Only a reading accepted while
+ *   its sensor's block is not on disk yet (seconds after a start, or while the state directory
+ *   cannot be written) or its floor unknown (a new sensor while the leaf is down) waits for its
+ *   seq; those are numbered in order as soon as the block is there.
  * - A reading's seq and `Nats-Msg-Id` are fixed at its first send and kept for every resend, so
  *   a reading the stream already stored is deduplicated, never stored twice under a new id.
  * - Seqs are never reused, across crashes too (see `SeqStore`); a reused msg id found by the
@@ -39,6 +44,8 @@ export class Publisher implements AsyncDisposable {
   private lossTimer?: NodeJS.Timeout;
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly rateCaps = new Map<string, number>();
+  /** Per sensor, queued readings still without a seq (see `number`). */
+  private readonly lateSeqs = new Map<string, number>();
   private closed = false;
   private leftAtClose = 0;
   private idleWaiters: (() => void)[] = [];
@@ -55,6 +62,7 @@ export class Publisher implements AsyncDisposable {
       logger: opts.logger,
       loss: (sensor, kind) => this.loss(sensor, kind),
       idle: () => this.notifyIdle(),
+      numbered: (e) => this.numbered(e),
     });
     if (opts.onLoss) {
       this.lossTimer = setInterval(() => this.reportLoss(), opts.lossReportMs ?? 10_000);
@@ -132,6 +140,7 @@ export class Publisher implements AsyncDisposable {
       sentAt: 0,
       onStored,
     };
+    this.number(e);
     const dropped = this.queue.push(e);
     if (dropped) this.drop(dropped);
     this.pump.drain();
@@ -168,13 +177,51 @@ export class Publisher implements AsyncDisposable {
     this.queue.resendFirst(inFlight);
     const left = this.queue.clear();
     this.leftAtClose = left.length;
-    for (const e of left) e.onStored?.({ stored: false, reason: "closed", seq: e.wire?.seq });
+    for (const e of left) e.onStored?.({ stored: false, reason: "closed", seq: e.seq });
     this.reportLoss();
     this.notifyIdle();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * Gives a new reading its seq now, from the durable block. Per sensor, seqs follow the order
+   * of acceptance: while earlier readings still wait for theirs, this one waits too, unless the
+   * block is on disk again, when the waiting ones are numbered first, oldest first.
+   */
+  private number(e: Entry): void {
+    const sensor = e.reading.sensor;
+    const seqs = this.opts.seqs;
+    if (this.lateSeqs.has(sensor) && seqs.hasRoom(sensor)) {
+      for (const w of this.queue.waiting(sensor)) {
+        if (!w.lateSeq) continue;
+        const seq = seqs.next(sensor);
+        if (seq === undefined) break;
+        w.seq = seq;
+        this.numbered(w);
+      }
+    }
+    if (!this.lateSeqs.has(sensor) && !seqs.needsFloor(sensor)) {
+      const seq = seqs.next(sensor);
+      if (seq !== undefined) {
+        e.seq = seq;
+        return;
+      }
+    }
+    e.lateSeq = true;
+    this.lateSeqs.set(sensor, (this.lateSeqs.get(sensor) ?? 0) + 1);
+  }
+
+  /** A reading accepted without a seq got one (from the pump, `number`, or a drop). */
+  private numbered(e: Entry): void {
+    if (!e.lateSeq) return;
+    e.lateSeq = false;
+    const sensor = e.reading.sensor;
+    const n = (this.lateSeqs.get(sensor) ?? 1) - 1;
+    if (n > 0) this.lateSeqs.set(sensor, n);
+    else this.lateSeqs.delete(sensor);
   }
 
   private withinRate(sensor: string, perSecond: number): boolean {
@@ -195,7 +242,11 @@ export class Publisher implements AsyncDisposable {
   private drop(e: Entry): void {
     const sensor = e.reading.sensor;
     this.pump.acks.settle(e);
-    const seq = e.wire?.seq ?? this.opts.seqs.skip(sensor);
+    if (e.seq === undefined) {
+      e.seq = this.opts.seqs.skip(sensor);
+      this.numbered(e);
+    }
+    const seq = e.seq;
     e.state = "done";
     this.counters.dropped++;
     this.loss(sensor, "dropped");

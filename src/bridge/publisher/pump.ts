@@ -3,9 +3,11 @@
  * (Just over 300 lines, one job: the send/answer/retry state machine, kept in one place.)
  *
  * - Sends synchronously (no promise per reading): on every accepted reading and every PubAck,
- *   as long as fewer than `maxInFlight` await an answer. Readiness (connected, stream checked,
- *   a sensor's seq floor, a seq block on disk, a backoff) is one async step at a time, during
- *   which sending pauses, so order is kept.
+ *   as long as fewer than `maxInFlight` await an answer. The message is built at the first send
+ *   from the seq the reading got when accepted; one accepted without a seq (block not on disk
+ *   yet, floor unknown) is numbered here. Readiness (connected, stream checked, a sensor's seq
+ *   floor, a seq block on disk, a backoff) is one async step at a time, during which sending
+ *   pauses, so order is kept.
  * - When the leaf goes away (disconnect), an ack times out, or the stream is unavailable,
  *   everything in flight goes back in front of the queue in send order and is sent again with
  *   the same msg ids, at once after a reconnect and before any newer reading.
@@ -34,6 +36,8 @@ export interface PumpDeps {
   loss(sensor: string, kind: keyof SensorLoss): void;
   /** Nothing queued, nothing in flight. */
   idle(): void;
+  /** `e`, accepted without a seq, got one now. */
+  numbered(e: Entry): void;
 }
 
 export class Pump {
@@ -91,22 +95,27 @@ export class Pump {
         const e = queue.take();
         if (!e) break;
         if (!e.wire) {
-          const sensor = e.reading.sensor;
-          if (seqs.needsFloor(sensor) && this.streamEmpty) seqs.floor(sensor, undefined);
-          if (seqs.needsFloor(sensor)) {
-            queue.giveBack(e);
-            this.needFloor = sensor;
-            this.prepare();
-            break;
+          if (e.seq === undefined) {
+            // Accepted before its sensor's seq block was on disk (or its floor known): number it now.
+            const sensor = e.reading.sensor;
+            if (seqs.needsFloor(sensor) && this.streamEmpty) seqs.floor(sensor, undefined);
+            if (seqs.needsFloor(sensor)) {
+              queue.giveBack(e);
+              this.needFloor = sensor;
+              this.prepare();
+              break;
+            }
+            const seq = seqs.next(sensor);
+            if (seq === undefined) {
+              queue.giveBack(e);
+              this.needBlock = true;
+              this.prepare();
+              break;
+            }
+            e.seq = seq;
+            this.d.numbered(e);
           }
-          const seq = seqs.next(sensor);
-          if (seq === undefined) {
-            queue.giveBack(e);
-            this.needBlock = true;
-            this.prepare();
-            break;
-          }
-          e.wire = wireMessage(this.d.opts.deviceId, e.reading, seq);
+          e.wire = wireMessage(this.d.opts.deviceId, e.reading, e.seq);
         }
         if (e.attempts > 0) this.d.counters.retries++;
         try {
@@ -158,6 +167,7 @@ export class Pump {
       this.d.loss(sensor, "collisions");
       this.logOnce(`collision:${sensor}`, "error", { sensor, msgId: e.wire?.msgId, collisions: counters.collisions }, "msg id already in the leaf stream on a first attempt (a reused seq): sending the reading again under a fresh seq");
       e.wire = undefined;
+      e.seq = undefined;
       e.attempts = 0;
       // Already waiting for a resend (a late answer): it keeps its place there.
       if (!waiting) queue.resendFirst([e]);

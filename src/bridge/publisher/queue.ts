@@ -108,6 +108,11 @@ export class ReadingQueue {
     if (e.state === "resend") this.held--;
   }
 
+  /** The readings of `sensor` waiting for their first send, oldest first (do not change the queue meanwhile). */
+  waiting(sensor: string): Iterable<Entry> {
+    return this.bySensor.get(sensor)?.items ?? [];
+  }
+
   /** Removes and returns everything held (on close). */
   clear(): Entry[] {
     const out = this.resend.drain().filter((e) => e.state !== "done");

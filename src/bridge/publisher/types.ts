@@ -98,10 +98,16 @@ export type EntryState = "queued" | "resend" | "inflight" | "done";
 export interface Entry {
   reading: Reading;
   subject: string;
-  /** Set when the entry gets its seq (at its first send, or when dropped); kept for retries. */
+  /**
+   * The reading's seq, taken when it is accepted (from the seq store's durable block), or later
+   * when the block was not on disk yet (`lateSeq`). A reading lost from memory leaves its seq
+   * unused: a gap a consumer sees.
+   */
+  seq?: number;
+  /** Accepted without a seq (its sensor's block not yet durable, or its floor unknown). */
+  lateSeq?: boolean;
+  /** The message, built at the first send from `seq`; kept for retries. */
   wire?: WireMessage;
-  /** Seq used up by a drop (no wire message). */
-  droppedSeq?: number;
   /** Sends so far. A "duplicate" PubAck on the first is a collision. */
   attempts: number;
   /** Reply token of the PubAck inbox while the entry awaits its ack (0: none). */
