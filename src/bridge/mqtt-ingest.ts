@@ -159,7 +159,11 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     return out;
   };
 
-  async function* run(signal: AbortSignal, onClient: (end: () => Promise<void>) => void): AsyncGenerator<TaggedReading> {
+  /**
+   * One session's readings. `holdAcks`: a QoS 1/2 message is acknowledged once every reading of
+   * it settled (see `TaggedReading.settle`); otherwise once its readings are queued here.
+   */
+  async function* run(signal: AbortSignal, onClient: (end: () => Promise<void>) => void, holdAcks: boolean): AsyncGenerator<TaggedReading> {
     if (signal.aborted) return;
     const queue: TaggedReading[] = [];
     const held: { packet: IPublishPacket; done: () => void }[] = [];
@@ -195,8 +199,28 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     }
 
     const accept = (packet: IPublishPacket, done: () => void) => {
-      for (const r of route(packet)) queue.push(r);
-      done();
+      const readings = route(packet);
+      if (!holdAcks || packet.qos === 0 || readings.length === 0) {
+        for (const r of readings) queue.push(r);
+        done();
+        notify();
+        return;
+      }
+      // QoS 1/2: acknowledged to the broker only once every reading of it is stored (issue 18).
+      let left = readings.length;
+      let refused = false;
+      for (const r of readings) {
+        let settled = false;
+        queue.push({
+          ...r,
+          settle: (acknowledge) => {
+            if (settled) return;
+            settled = true;
+            if (!acknowledge) refused = true;
+            if (--left === 0 && !refused) done();
+          },
+        });
+      }
       notify();
     };
     const releaseHeld = () => {
@@ -315,11 +339,34 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     }
   }
 
+  /** Starts a session (one at a time). */
+  function open(signal: AbortSignal, holdAcks: boolean): AsyncIterable<TaggedReading> {
+    if (current) throw new GatewayError("EGW_MQTT", "MQTT ingest already started; close() it before starting again");
+    if (closed.signal.aborted) closed = new AbortController();
+    const stop = AbortSignal.any([signal, closed.signal]);
+    let endClient: (() => Promise<void>) | undefined;
+    const me: { ended: Promise<void> } = {
+      ended: new Promise<void>((resolve) => {
+        const finish = () =>
+          void (endClient?.() ?? Promise.resolve()).then(() => {
+            if (current === me) current = undefined;
+            resolve();
+          });
+        if (stop.aborted) finish();
+        else stop.addEventListener("abort", finish, { once: true });
+      }),
+    };
+    current = me;
+    const gen = run(stop, (end) => (endClient = end), holdAcks);
+    return { [Symbol.asyncIterator]: () => gen };
+  }
+
   return {
     clientId,
     counters,
     start(signal: AbortSignal): AsyncIterable<Reading> {
-      const tagged = this.startTagged(signal);
+      // Plain readings: a message is acknowledged once its readings are queued here.
+      const tagged = open(signal, false);
       return {
         async *[Symbol.asyncIterator]() {
           for await (const t of tagged) yield t.reading;
@@ -327,24 +374,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       };
     },
     startTagged(signal: AbortSignal): AsyncIterable<TaggedReading> {
-      if (current) throw new GatewayError("EGW_MQTT", "MQTT ingest already started; close() it before starting again");
-      if (closed.signal.aborted) closed = new AbortController();
-      const stop = AbortSignal.any([signal, closed.signal]);
-      let endClient: (() => Promise<void>) | undefined;
-      const me: { ended: Promise<void> } = {
-        ended: new Promise<void>((resolve) => {
-          const finish = () =>
-            void (endClient?.() ?? Promise.resolve()).then(() => {
-              if (current === me) current = undefined;
-              resolve();
-            });
-          if (stop.aborted) finish();
-          else stop.addEventListener("abort", finish, { once: true });
-        }),
-      };
-      current = me;
-      const gen = run(stop, (end) => (endClient = end));
-      return { [Symbol.asyncIterator]: () => gen };
+      return open(signal, true);
     },
     async close() {
       closed.abort();

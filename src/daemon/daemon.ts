@@ -115,7 +115,7 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
       levels,
       registry: opts.registry ?? defaultRegistry(),
       hardware: opts.hardware ?? {},
-      emit: (r) => this.publisher.accept(r),
+      emit: (r, onStored) => this.publisher.accept(r, onStored),
       onHealth: this.events.driverHealth,
       clockSynced: () => this.clock.synced,
       signal: this.root.signal,

@@ -5,12 +5,16 @@
  * status rows, metrics and `read` as every other sensor. The ingest module is loaded only when
  * `mqtt:` is configured.
  *
- * Seam for ack-after-PubAck (issue 18): today the ingest acknowledges a message to the broker
- * once its readings are queued here; acknowledging after the leaf stored them needs the
- * publisher to tell when a reading was stored, and `emit` to carry that promise back.
+ * Ack after PubAck (issue 18): a QoS 1/2 message is acknowledged to the broker only once the
+ * leaf stored its readings (or they were filtered out by `range`/`deadband`, or dropped and
+ * counted). Each reading carries its `settle` from the ingest through its channel; the runner
+ * hands it to `emit` with the reading (it emits synchronously between two readings), and the
+ * publisher's `onStored` calls it. A reading still held when the gateway stops is not
+ * acknowledged: the broker delivers its message again in the next session (at least once).
  */
 import type { MqttConfig, MqttSubscription } from "../config/schema.js";
-import type { MqttIngest } from "../bridge/mqtt/types.js";
+import type { StoredCallback } from "../bridge/publisher.js";
+import type { MqttIngest, TaggedReading } from "../bridge/mqtt/types.js";
 import { redactUrl } from "../bridge/mqtt/url.js";
 import type { Driver, DriverHealth, Reading } from "../drivers/types.js";
 import { errorMessage } from "../errors.js";
@@ -29,7 +33,8 @@ export interface MqttRunnerSpec extends RunnerSpec {
 export interface MqttSourceContext {
   deviceId: string;
   logger: Logger;
-  emit: (r: Reading) => void;
+  /** Publishes a reading; `onStored` (if given) is told once whether the leaf stored it. */
+  emit: (r: Reading, onStored?: StoredCallback) => void;
   onHealth: (sensor: string, h: DriverHealth) => void;
   /** False while the system clock is not synchronised: readings are then `uncertain`. */
   clockSynced?: () => boolean;
@@ -41,13 +46,25 @@ const DEFAULT_HEARTBEAT_MS = 60_000;
 
 /** The readings of one subscription, between the broker connection and its runner. */
 class Channel {
-  private queue: Reading[] = [];
+  private queue: TaggedReading[] = [];
   private wake?: () => void;
+  /** The settle of the reading last yielded, until the runner emits it or passes over it. */
+  private current?: (acknowledge: boolean) => void;
   report?: (h: DriverHealth) => void;
 
-  push(r: Reading): void {
-    this.queue.push(r);
+  push(t: TaggedReading): void {
+    this.queue.push(t);
     this.notify();
+  }
+
+  /** `emit` of this channel's runner: the reading goes to the publisher with its settle. */
+  emitter(emit: MqttSourceContext["emit"]): (r: Reading) => void {
+    return (r) => {
+      const settle = this.current;
+      this.current = undefined;
+      if (!settle) return emit(r);
+      emit(r, (res) => settle(res.stored || res.reason !== "closed"));
+    };
   }
 
   notify(): void {
@@ -76,9 +93,15 @@ class Channel {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       for (;;) {
-        const r = this.queue.shift();
-        if (r) {
-          yield r;
+        const t = this.queue.shift();
+        if (t) {
+          this.current = t.settle;
+          yield t.reading;
+          // The runner asked for the next one without emitting this one (range, deadband):
+          // nothing to store, so nothing holds the message back.
+          const passed = this.current;
+          this.current = undefined;
+          passed?.(true);
           continue;
         }
         if (signal.aborted || state.closed) return;
@@ -108,7 +131,7 @@ export class MqttSource {
       return new SensorRunner<MqttRunnerSpec>({
         sensor: { id: sub.id, type: sub.type, driver: "mqtt", range: sub.range, deadband: sub.deadband, heartbeat: sub.heartbeat ?? DEFAULT_HEARTBEAT_MS, subscription: sub },
         logger: ctx.logger.child({ part: "mqtt", subscription: sub.topic }),
-        emit: ctx.emit,
+        emit: channel.emitter(ctx.emit),
         onHealth: ctx.onHealth,
         clockSynced: ctx.clockSynced,
         rowPerSensor: true,
@@ -131,7 +154,11 @@ export class MqttSource {
     // The ingest reconnects by itself; its iterable ends only on abort/close.
     const pump = (async () => {
       try {
-        for await (const t of ingest.startTagged(signal)) channels[t.subscription]?.push(t.reading);
+        for await (const t of ingest.startTagged(signal)) {
+          const ch = channels[t.subscription];
+          if (ch) ch.push(t);
+          else t.settle?.(true); // cannot happen (route yields configured subscriptions only)
+        }
       } catch (err) {
         if (!signal.aborted) ctx.logger.error({ err: errorMessage(err) }, "mqtt ingest stopped");
       }

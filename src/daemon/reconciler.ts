@@ -12,6 +12,7 @@ import { errorMessage } from "../errors.js";
 import type { LevelControl, Logger } from "../logger.js";
 import { withDeadline } from "./deadline.js";
 import { MqttSource, type MqttRunnerSpec } from "./mqtt-source.js";
+import type { StoredCallback } from "../bridge/publisher.js";
 import { SensorRunner } from "./sensor-runner.js";
 import type { AppliedConfig, ConfigChanges } from "./view.js";
 
@@ -20,8 +21,8 @@ export interface ReconcilerOptions {
   levels: LevelControl;
   registry: DriverRegistry;
   hardware: HardwareSeams;
-  /** Where readings that passed a runner's filter go (the publisher). */
-  emit: (r: Reading) => void;
+  /** Where readings that passed a runner's filter go (the publisher); `onStored` as in `Publisher.accept`. */
+  emit: (r: Reading, onStored?: StoredCallback) => void;
   /** Driver / output / MQTT health changes (for events). */
   onHealth: (sensor: string, h: DriverHealth) => void;
   /** False while the system clock is not synchronised: readings are then `uncertain`. */

@@ -36,6 +36,15 @@ export type MqttRejectReason =
 export interface TaggedReading {
   subscription: number;
   reading: Reading;
+  /**
+   * Present for readings of a QoS 1/2 message: call it once, when the reading's fate is known —
+   * `true` when it was stored (or will never be: filtered out, dropped and counted), `false`
+   * when it was not and may still be (the gateway is stopping). The message is acknowledged to
+   * the broker once every reading of it settled `true`; with one `false` it never is, and the
+   * broker delivers it again in the next session. Until then MQTT.js reads no further message:
+   * that is the back-pressure.
+   */
+  settle?: (acknowledge: boolean) => void;
 }
 
 /** Counters of one ingest instance; the status endpoint and metrics expose them. */
@@ -75,7 +84,8 @@ export interface MqttIngestContext {
 export interface MqttIngest extends Driver {
   /**
    * Like `start`, with the index (in `config.subscriptions`) of the subscription each reading
-   * came from: the daemon runs every subscription as a sensor entry of its own.
+   * came from: the daemon runs every subscription as a sensor entry of its own. Unlike `start`,
+   * a QoS 1/2 message is acknowledged only once each of its readings was `settle`d.
    */
   startTagged(signal: AbortSignal): AsyncIterable<TaggedReading>;
   readonly counters: MqttIngestCounters;
