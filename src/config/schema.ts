@@ -140,6 +140,14 @@ export const bootstrapSchema = z
         duplicateWindow: positiveDuration().prefault("2m").describe("JetStream de-duplication window for `Nats-Msg-Id`."),
         queueSize: z.number().int().positive().default(100_000).describe("In-memory readings held while the leaf is unreachable; beyond it the oldest are dropped and counted."),
         maxInFlight: z.number().int().positive().default(1024).describe("Publishes awaiting a PubAck at once."),
+        ackTimeout: positiveDuration()
+          .optional()
+          .describe("How long to wait for the leaf's PubAck before resending what is in flight (same msg ids). Default 2s for a leaf on loopback, 5s otherwise."),
+        maxRatePerSensor: z
+          .number()
+          .positive()
+          .optional()
+          .describe("Readings per second one sensor may hand in (burst: one second's worth); the rest are dropped and counted per sensor (`rateLimited`, `events.dropped`). Guards against a chatty push source (GPIO input, MQTT device). Default: no cap."),
       })
       .prefault({}),
     remoteConfig: z

@@ -38,6 +38,8 @@ export interface DaemonOptions {
   flushTimeoutMs?: number;
   /** How often the uplink and buffer are checked. Default 5 s. */
   linkCheckMs?: number;
+  /** Period of `events.dropped` reports (default 10 s; tests shorten it). */
+  lossReportMs?: number;
   /**
    * Called after every applied config (at boot and on each applied KV revision), with the
    * whole document. Awaited; an error is logged and does not undo the rest.
@@ -97,6 +99,11 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
       duplicateWindowMs: b.duplicateWindow,
       queueSize: b.queueSize,
       maxInFlight: b.maxInFlight,
+      ackTimeoutMs: b.ackTimeout,
+      maxRatePerSensor: b.maxRatePerSensor,
+      // Every loss leaves a trace: per-sensor counts on `gateway.<id>.events.dropped`, at most every 10 s.
+      onLoss: (report) => this.events.emit("dropped", { sinceMs: report.sinceMs, sensors: report.sensors }),
+      lossReportMs: opts.lossReportMs,
       seqs,
       logger: this.logger.child({ part: "publisher" }),
     });

@@ -83,6 +83,15 @@ export function daemonMetrics(daemon: GatewayView, opts: { processMetrics?: bool
   mirroredCounter(registry, "publisher_duplicates_total", "PubAcks saying the stream already had the reading (a retried publish).", [], () => one(pub().duplicates));
   mirroredCounter(registry, "publisher_dropped_total", "Oldest readings dropped because the publish queue was full.", [], () => one(pub().dropped));
   mirroredCounter(registry, "publisher_rejected_total", "Readings the leaf stream refused outright (e.g. too large): not stored, not retried.", [], () => one(pub().rejected));
+  mirroredCounter(registry, "publisher_rate_limited_total", "Readings over a sensor's rate cap (`buffer.maxRatePerSensor`): dropped and counted.", [], () => one(pub().rateLimited));
+  mirroredCounter(registry, "publisher_collisions_total", "Msg ids found already used on a reading's first attempt (resent under a fresh seq); should stay 0.", [], () => one(pub().collisions));
+  mirroredCounter(registry, "publisher_sensor_lost_total", "Per sensor, readings not stored and why (dropped, rateLimited, rejected; collisions were resent). Only sensors with a loss.", ["sensor", "reason"], () => {
+    const out: [Partial<Record<"sensor" | "reason", string>>, number][] = [];
+    for (const [sensor, l] of daemon.publisher.sensorLosses()) {
+      for (const reason of ["dropped", "rateLimited", "rejected", "collisions"] as const) if (l[reason] > 0) out.push([{ sensor, reason }, l[reason]]);
+    }
+    return out;
+  });
   mirroredCounter(registry, "publisher_retries_total", "Publish attempts that failed and were retried.", [], () => one(pub().retries));
   gauge(registry, "publisher_queue_depth", "Readings waiting to be published (not in flight).", [], () => one(pub().queued));
   gauge(registry, "publisher_in_flight", "Publishes awaiting their PubAck.", [], () => one(pub().inFlight));

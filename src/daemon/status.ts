@@ -2,7 +2,7 @@
  * The daemon's status as one JSON document: what the control service's `status` endpoint
  * answers, what `edge-gateway status` prints, and what the metrics and health check read.
  */
-import type { PublisherStats } from "../bridge/publisher.js";
+import type { PublisherStats, SensorLoss } from "../bridge/publisher.js";
 import type { OutputStatus } from "../drivers/gpio/index.js";
 import type { DriverCounters, Reading } from "../drivers/types.js";
 import { packageVersion } from "../version.js";
@@ -22,6 +22,8 @@ export interface SensorStatus {
   suppressed: number;
   counters: DriverCounters;
   lastReading?: Reading;
+  /** Readings of this sensor the publisher did not store, by reason (absent when none). */
+  lost?: SensorLoss;
 }
 
 export interface GatewayStatus {
@@ -74,6 +76,7 @@ export function gatewayStatus(daemon: GatewayView): GatewayStatus {
   const mqtt = daemon.mqttIngest;
   const link = daemon.link;
   const p = daemon.publisher;
+  const losses = p.sensorLosses();
   const allSensors = daemon.sensors().flatMap((r) =>
     r.rows().map((s): SensorStatus => {
       const h = s.health;
@@ -88,6 +91,7 @@ export function gatewayStatus(daemon: GatewayView): GatewayStatus {
         suppressed: s.suppressed,
         counters: { ...s.counters, rejected: { ...s.counters.rejected } },
         ...(s.lastReading ? { lastReading: s.lastReading } : {}),
+        ...(losses.has(s.id) ? { lost: { ...losses.get(s.id)! } } : {}),
       };
     }),
   );

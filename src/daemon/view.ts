@@ -3,7 +3,7 @@
  * gateway. Types only: this file imports no implementation, so `operations`, `metrics` and
  * `status` depend on this contract and never on the `Daemon` class (no import circle).
  */
-import type { PublisherStats } from "../bridge/publisher.js";
+import type { PublisherStats, SensorLoss } from "../bridge/publisher.js";
 import type { MqttIngestCounters } from "../bridge/mqtt/types.js";
 import type { BootstrapConfig, RemoteDocument } from "../config/schema.js";
 import type { OutputStatus } from "../drivers/gpio/index.js";
@@ -42,7 +42,7 @@ export interface ReloadResult {
   errors?: unknown;
 }
 
-export type EventKind = "config" | "driver" | "link";
+export type EventKind = "config" | "driver" | "link" | "dropped";
 
 /** One sensor id's state; drivers that fan out (ds18b20 `auto`, MQTT wildcards) have several. */
 export interface SensorState {
@@ -83,6 +83,8 @@ export interface PublisherView {
   readonly stats: PublisherStats;
   readonly healthy: boolean;
   readonly leafConnected: boolean;
+  /** Per sensor, readings not stored and why (only sensors with a loss). */
+  sensorLosses(): ReadonlyMap<string, Readonly<SensorLoss>>;
 }
 
 export interface OutputsView {

@@ -146,3 +146,44 @@ describe("events › config, through `reload` of the bootstrap file", () => {
     expect(events[1]).toMatchObject({ status: "rejected", errors: [{ path: "sensors[0].interval", message: expect.any(String) }] });
   });
 });
+
+describe("events › gateway.<id>.events.dropped (issue 18)", () => {
+  it("readings over a sensor's rate cap are counted per sensor in events.dropped, status and /metrics; other sensors lose nothing", async () => {
+    const { startJetStreamServer } = await import("../helpers/nats.js");
+    const { tempDir } = await import("../helpers/procs.js");
+    const { validateBootstrap } = await import("../../src/config/index.js");
+    const { Daemon } = await import("../../src/daemon/daemon.js");
+    const { silentLogger } = await import("../../src/logger.js");
+    const { gatewayStatus } = await import("../../src/daemon/status.js");
+    const leaf = await startJetStreamServer();
+    const nc = await leaf.connect();
+    conns.push(nc);
+    const events = collect(nc, "gateway.pi-rl.events.dropped");
+    const v = validateBootstrap({
+      device: { id: "pi-rl", region: "eu-west" },
+      nats: { servers: [leaf.url] },
+      remoteConfig: false,
+      http: { listen: "127.0.0.1:0" },
+      state: await tempDir(),
+      buffer: { maxRatePerSensor: 20 },
+      sensors: [
+        { id: "chatty", type: "count", driver: "simulated", interval: "2ms" },
+        { id: "calm", type: "count", driver: "simulated", interval: "100ms" },
+      ],
+    });
+    if (!v.ok) throw new Error(JSON.stringify(v.problems));
+    const daemon = await Daemon.start({ config: v.value, logger: silentLogger(), lossReportMs: 200 });
+    daemons.push(daemon);
+    const ev = await waitFor(() => events.find((e) => ((e.sensors as Record<string, { rateLimited: number }>)?.chatty?.rateLimited ?? 0) > 0), { what: "an events.dropped for the chatty sensor" });
+    expect(ev).toMatchObject({ device: "pi-rl", sinceMs: expect.any(Number) });
+    expect(events.every((e) => !("calm" in (e.sensors as object)))).toBe(true);
+    const rows = gatewayStatus(daemon).sensors;
+    expect(rows.find((r) => r.id === "chatty")?.lost?.rateLimited).toBeGreaterThan(0);
+    expect(rows.find((r) => r.id === "calm")?.lost).toBeUndefined();
+    const at = daemon.operations!.http!.address!;
+    const metrics = await (await fetch(`http://${at}/metrics`)).text();
+    expect(metrics).toMatch(/^edge_gateway_publisher_sensor_lost_total\{sensor="chatty",reason="rateLimited"[^}]*\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^edge_gateway_publisher_rate_limited_total(\{[^}]*\})? [1-9]\d*$/m);
+    expect(metrics).not.toMatch(/sensor_lost_total\{sensor="calm"/);
+  });
+});
