@@ -10,9 +10,11 @@ import type { BootstrapConfig, MqttConfig, OutputConfig, SensorConfig } from "..
 import type { MqttIngest } from "../bridge/mqtt/types.js";
 import type { Outputs } from "../drivers/gpio/index.js";
 import { Publisher } from "../bridge/publisher.js";
+import { clearHeld, loadHeld, saveHeld } from "../bridge/held-store.js";
 import { SeqStore } from "../bridge/seq-store.js";
 import { defaultRegistry, type DriverRegistry } from "../drivers/registry.js";
 import type { HardwareSeams } from "../drivers/types.js";
+import { errorMessage } from "../errors.js";
 import { levelControl, type LevelControl, type Logger } from "../logger.js";
 import { ClockSync, type ClockSyncProbe } from "./clock-sync.js";
 import { withDeadline } from "./deadline.js";
@@ -79,6 +81,8 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
   private readonly clock: ClockSync;
   private monitoring?: Promise<void>;
   private stopping?: Promise<void>;
+  /** Readings restored from `held.json` are not all settled yet (the file must stay). */
+  private heldRestoring = false;
 
   private constructor(opts: DaemonOptions, seqs: SeqStore, levels: LevelControl, leaf: LeafConnection) {
     // Every sensor runner and part listens on the root signal: no leak, just many parts.
@@ -154,10 +158,11 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
     const connOpts = await leafConnectionOptions(opts.config);
     const seqs = await SeqStore.open(opts.config.state, levels.logger.child({ part: "seq" }));
     const d = new Daemon(opts, seqs, levels, new LeafConnection(connOpts, levels.logger));
+    await d.restoreHeld();
     await d.clock.ready;
     void d.leaf.start(d.root.signal);
     await d.controller.boot();
-    d.operations = await Operations.start(d, d, opts.operations ?? {}, opts.logger);
+    d.operations = await Operations.start(d, d, { ...opts.operations, onStall: (stalled) => d.onStall(stalled) }, opts.logger);
     d.logger.info(
       { device: d.config.device.id, region: d.config.device.region, sensors: d.sensors().length, config: d.configSource, revision: d.configRevision },
       "edge-gateway started",
@@ -286,10 +291,8 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
     this.logger.info({ queued: this.publisher.stats.queued }, "stopping: flushing publisher");
     const flushMs = Math.max(0, Math.min(drainAt - Date.now(), this.opts.flushTimeoutMs ?? Infinity));
     this.flushedCleanly = this.leaf.connection ? await this.publisher.flush(flushMs) : this.publisher.stats.queued + this.publisher.stats.inFlight === 0;
-    if (!this.flushedCleanly) {
-      this.logger.error({ left: this.publisher.stats.queued + this.publisher.stats.inFlight }, "shutdown: readings left unpublished (leaf unreachable)");
-    }
     await withDeadline(this.publisher.close(), drainAt);
+    await this.persistHeld(this.flushedCleanly ? "flushed" : "stop");
     await withDeadline(this.monitoring ?? Promise.resolve(), drainAt);
     await withDeadline(this.seqs.close(), deadline);
     this.clock.close();
@@ -301,5 +304,50 @@ export class Daemon implements GatewayView, GatewayControl, AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
+  }
+
+  /** Queues what the last stop left in `held.json` before any driver runs (see held-store). */
+  private async restoreHeld(): Promise<void> {
+    const state = this.config.state;
+    const held = await loadHeld(state, this.logger);
+    if (held.length === 0) return;
+    this.logger.info({ readings: held.length }, "publishing the readings held at the last stop first (same seqs)");
+    this.heldRestoring = true;
+    this.publisher.restore(held, () => {
+      this.heldRestoring = false;
+      // Every one stored (or counted): the file goes, unless a stop is deciding what to keep.
+      if (!this.stopping) void clearHeld(state).catch((err: unknown) => this.logger.warn({ err: errorMessage(err) }, "cannot remove held.json"));
+    });
+  }
+
+  /**
+   * `stop`: what the publisher still holds goes to `held.json` for the next start (the leaf was
+   * unreachable); `flushed`: nothing is held, the file goes. Never rejects.
+   */
+  private async persistHeld(why: "stop" | "flushed"): Promise<void> {
+    const state = this.config.state;
+    const held = why === "flushed" ? [] : this.publisher.held();
+    try {
+      if (held.length === 0) {
+        if (!this.heldRestoring) await clearHeld(state);
+        return;
+      }
+      await saveHeld(state, held);
+      this.logger.warn({ left: held.length, file: "held.json" }, "shutdown: the leaf was unreachable; readings kept in the state directory for the next start");
+    } catch (err) {
+      this.logger.error({ err: errorMessage(err), left: held.length }, "shutdown: readings left unpublished (leaf unreachable, and the state directory cannot be written)");
+    }
+  }
+
+  /** The publisher stalled while connected (systemd will restart us): keep what it holds. */
+  private async onStall(stalled: boolean): Promise<void> {
+    if (!stalled) {
+      if (!this.heldRestoring) await clearHeld(this.config.state).catch(() => undefined);
+      return;
+    }
+    const held = this.publisher.held();
+    if (held.length === 0) return;
+    await saveHeld(this.config.state, held);
+    this.logger.warn({ held: held.length }, "publisher stalled: readings kept in the state directory before the watchdog restart");
   }
 }

@@ -26,6 +26,8 @@ export interface OperationsOptions {
   pollTimeoutMs?: number;
   /** Publisher stall (backlog, no PubAck) that stops the watchdog pings. Default 60 s. */
   stallMs?: number;
+  /** See `SupervisorOptions.onStall` (the daemon persists its held readings there). */
+  onStall?: (stalled: boolean) => Promise<void> | void;
 }
 
 /** Why the publisher is not accepting readings for the leaf, or ok. */
@@ -130,6 +132,7 @@ export class Operations implements AsyncDisposable {
       env: opts.env,
       notifier: opts.notifier,
       stallMs: opts.stallMs,
+      onStall: opts.onStall,
       state: () => {
         const p = daemon.publisher;
         const s = p.stats;

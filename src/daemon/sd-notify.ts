@@ -94,6 +94,11 @@ export interface SupervisorOptions extends SdNotifyOptions {
   /** Tick period when systemd set no watchdog (STATUS refresh). Default 10 s. */
   statusEveryMs?: number;
   notifier?: SdNotifier;
+  /**
+   * Called (and awaited) once when a stall begins, before the pings stop: the last chance to
+   * persist what a restart would lose. `false` when the stall ended (progress again).
+   */
+  onStall?: (stalled: boolean) => Promise<void> | void;
 }
 
 /** The STATUS= line. */
@@ -150,6 +155,13 @@ export class SystemdSupervisor {
       const fields: Record<string, string | number> = {};
       const stalled = this.stalled(s);
       if (this.watchdogMs) {
+        if (stalled !== this.stalledLogged) {
+          try {
+            await this.opts.onStall?.(stalled);
+          } catch (err) {
+            this.opts.logger.error({ err: errorMessage(err) }, "stall handler failed");
+          }
+        }
         if (!stalled) fields.WATCHDOG = 1;
         if (stalled && !this.stalledLogged) {
           this.opts.logger.error({ queued: s.queued, inFlight: s.inFlight }, "publisher stalled (no PubAck while connected): withholding the systemd watchdog so the unit is restarted");

@@ -100,3 +100,33 @@ describe("systemd notify › through $NOTIFY_SOCKET", () => {
 function state(over: Partial<SupervisedState> = {}): SupervisedState {
   return { healthy: true, leafConnected: true, queued: 0, inFlight: 0, published: 0, sensors: 2, hub: "up", ...over };
 }
+
+describe("systemd watchdog › a publish stall keeps the queue (issue 18)", () => {
+  it("before withholding WATCHDOG=1 on a stall, the daemon writes what it holds (with seqs) to held.json, which the next start publishes first", async () => {
+    const { Daemon } = await import("../../src/daemon/daemon.js");
+    const { validateBootstrap } = await import("../../src/config/index.js");
+    const { readFile } = await import("node:fs/promises");
+    const server = await startJetStreamServer();
+    const state = await tempDir();
+    const v = validateBootstrap({ device: { id: "pi-wd", region: "eu-west" }, nats: { servers: [server.url] }, remoteConfig: false, http: false, state, sensors: [{ id: "a", type: "temperature", driver: "simulated", interval: "10ms" }] });
+    if (!v.ok) throw new Error(JSON.stringify(v.problems));
+    const sent: Record<string, string | number>[] = [];
+    const notifier: SdNotifier = { enabled: true, notify: async (f) => (sent.push(f), true) };
+    const daemon = await Daemon.start({ config: v.value, logger: silentLogger(), operations: { env: { NOTIFY_SOCKET: "/x", WATCHDOG_USEC: "400000" }, notifier, stallMs: 600 } });
+    try {
+      await waitFor(() => daemon.publisher.stats.published >= 5, { what: "readings published" });
+      // The leaf hangs: connected, readings in flight, no PubAck.
+      server.signal("SIGSTOP");
+      await waitFor(() => sent.some((f) => String(f.STATUS ?? "").startsWith("stalled")), { what: "the stall seen", timeout: 15_000 });
+      const file = JSON.parse(await readFile(join(state, "held.json"), "utf8")) as { readings: { seq?: number; reading: { sensor: string } }[] };
+      expect(file.readings.length).toBeGreaterThan(0);
+      expect(file.readings.every((r) => r.reading.sensor === "a" && Number.isInteger(r.seq))).toBe(true);
+      // From the stall on, no WATCHDOG=1 is sent.
+      const at = sent.findIndex((f) => String(f.STATUS ?? "").startsWith("stalled"));
+      expect(sent.slice(at).some((f) => f.WATCHDOG === 1)).toBe(false);
+    } finally {
+      server.signal("SIGCONT");
+      await daemon.stop();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createServer, type Server, type Socket } from "node:net";
-import { writeFile } from "node:fs/promises";
+import { access, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { validateBootstrap, type BootstrapInput } from "../../src/config/index.js";
 import { Daemon } from "../../src/daemon/daemon.js";
@@ -15,7 +15,15 @@ import type { Driver, DriverFactory, Reading } from "../../src/drivers/types.js"
 import { silentLogger } from "../../src/logger.js";
 import { cleanupNats, startJetStreamServer, type NatsServer } from "../helpers/nats.js";
 import { cleanupTempDirs, startProc, tempDir } from "../helpers/procs.js";
+import { checkSequences, readStream } from "../helpers/stream.js";
 import { waitFor } from "../helpers/wait.js";
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -98,6 +106,40 @@ describe("daemon › bounded shutdown", () => {
     await waitFor(() => stopped.state !== "pending", { what: "shutdown to finish with the leaf hung", timeout: 40_000, interval: 250 });
     expect(stopped.state).toBe("resolved");
     expect(daemon.connection?.isClosed()).toBe(true);
+  });
+});
+
+describe("daemon › readings held at a stop are kept for the next start (issue 18)", () => {
+  it("stopped while the leaf is down, the queue goes to held.json; the next start stores every reading under its seq: no gap, no duplicate", async () => {
+    const server: NatsServer = await startJetStreamServer();
+    const state = await tempDir();
+    const config = cfg([server.url], state, { shutdownTimeout: "3s", sensors: [{ id: "a", type: "temperature", driver: "simulated", interval: "10ms" }] });
+    const first = await Daemon.start({ config, logger: silentLogger() });
+    cleanups.push(() => first.stop());
+    await waitFor(() => first.publisher.stats.published >= 5, { what: "readings published" });
+    await server.kill9();
+    await waitFor(() => first.publisher.stats.queued >= 50, { what: "readings held while the leaf is down" });
+    await first.stop();
+    expect(first.flushedCleanly).toBe(false);
+    const file = JSON.parse(await readFile(join(state, "held.json"), "utf8")) as { readings: { seq?: number }[] };
+    expect(file.readings.length).toBeGreaterThanOrEqual(50);
+    expect(file.readings.every((r) => Number.isInteger(r.seq))).toBe(true);
+
+    await server.restart();
+    const second = await Daemon.start({ config, logger: silentLogger() });
+    cleanups.push(() => second.stop());
+    await waitFor(async () => !(await exists(join(state, "held.json"))), { what: "held.json removed once its readings are stored", timeout: 15_000 });
+    await waitFor(() => second.publisher.stats.published >= file.readings.length + 5, { what: "the held readings and new ones stored" });
+    await second.stop();
+    const nc = await server.connect();
+    cleanups.push(() => nc.close());
+    const stored = await readStream(nc, "TELEMETRY");
+    // Per sensor: seqs contiguous from 1, no msg id twice.
+    const { problems, ranges } = checkSequences(stored);
+    expect(problems).toEqual([]);
+    expect(ranges.get("pi-s.a")?.first).toBe(1);
+    const held = new Set(file.readings.map((r) => r.seq));
+    expect(stored.filter((r) => held.has(r.body.seq)).length).toBe(held.size);
   });
 });
 

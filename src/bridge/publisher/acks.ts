@@ -133,6 +133,11 @@ export class AckTracker {
     return out;
   }
 
+  /** The entries in flight now, in the order they were sent (a copy; nothing changes). */
+  inFlightEntries(): Entry[] {
+    return [...this.awaiting.values()].filter((e) => e.state === "inflight");
+  }
+
   /** Entries awaiting an answer (in flight or waiting for a resend). */
   get awaitingCount(): number {
     return this.awaiting.size;

@@ -22,6 +22,7 @@
  *   again first, at once on reconnect.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { HeldReading } from "../held-store.js";
 import type { Reading } from "../../drivers/types.js";
 import { Pump } from "./pump.js";
 import { ReadingQueue } from "./queue.js";
@@ -47,7 +48,7 @@ export class Publisher implements AsyncDisposable {
   /** Per sensor, queued readings still without a seq (see `number`). */
   private readonly lateSeqs = new Map<string, number>();
   private closed = false;
-  private leftAtClose = 0;
+  private leftAtClose: Entry[] = [];
   private idleWaiters: (() => void)[] = [];
   private lastDropLog = -Infinity;
 
@@ -71,7 +72,7 @@ export class Publisher implements AsyncDisposable {
   }
 
   get stats(): PublisherStats {
-    return { ...this.counters, queued: this.closed ? this.leftAtClose : this.queue.length, inFlight: this.pump.inFlight };
+    return { ...this.counters, queued: this.closed ? this.leftAtClose.length : this.queue.length, inFlight: this.pump.inFlight };
   }
 
   /**
@@ -146,6 +147,50 @@ export class Publisher implements AsyncDisposable {
     this.pump.drain();
   }
 
+  /**
+   * What the publisher holds now (in flight, then waiting; after `close()`, what it still held
+   * then), with the seqs already given: to persist before a stop or restart that would lose it.
+   */
+  held(): HeldReading[] {
+    const entries = this.closed ? this.leftAtClose : [...this.pump.acks.inFlightEntries(), ...this.queue.snapshot()];
+    return entries.map((e) => (e.seq === undefined ? { reading: e.reading } : { reading: e.reading, seq: e.seq }));
+  }
+
+  /**
+   * Queues readings held at the last stop (see `held()`), before anything newer, under the seqs
+   * they had (so a copy the leaf already stored is deduplicated). Not rate-capped. `onSettled`
+   * is called once every one of them was stored or counted as lost (at once when there are none).
+   * Call it before any reading is accepted.
+   */
+  restore(items: readonly HeldReading[], onSettled: () => void): void {
+    let left = items.length;
+    if (left === 0) return onSettled();
+    const settled = () => {
+      if (--left === 0) onSettled();
+    };
+    for (const h of items) {
+      if (this.closed) return;
+      this.counters.accepted++;
+      const e: Entry = {
+        reading: h.reading,
+        subject: readingSubject(h.reading.type, this.opts.region, this.opts.deviceId, h.reading.sensor),
+        attempts: 0,
+        token: 0,
+        state: "queued",
+        sentAt: 0,
+        onStored: (r) => {
+          // Still held at close: it goes into the next file; only a final fate settles it.
+          if (r.stored || r.reason !== "closed") settled();
+        },
+      };
+      if (h.seq !== undefined) e.seq = h.seq;
+      else this.number(e);
+      const dropped = this.queue.push(e);
+      if (dropped) this.drop(dropped);
+    }
+    this.pump.drain();
+  }
+
   /** `accept` as a promise: resolves (never rejects) with the reading's fate. */
   acceptStored(reading: Reading): Promise<StoredResult> {
     return new Promise((resolve) => this.accept(reading, resolve));
@@ -176,7 +221,7 @@ export class Publisher implements AsyncDisposable {
     const inFlight = this.pump.close();
     this.queue.resendFirst(inFlight);
     const left = this.queue.clear();
-    this.leftAtClose = left.length;
+    this.leftAtClose = left;
     for (const e of left) e.onStored?.({ stored: false, reason: "closed", seq: e.seq });
     this.reportLoss();
     this.notifyIdle();

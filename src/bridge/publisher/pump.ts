@@ -49,6 +49,7 @@ export class Pump {
   private streamEmpty = false;
   private closed = false;
   private failures = 0;
+  private loopback = false;
   private backoffUntil = 0;
   /** An async readiness step runs: sending pauses. */
   private preparing?: Promise<void>;
@@ -71,6 +72,7 @@ export class Pump {
     this.nc = nc;
     const o = this.d.opts;
     const loopback = isLoopback(nc.getServer());
+    this.loopback = loopback;
     const ackTimeoutMs = o.ackTimeoutMs ?? (loopback ? LOOPBACK_ACK_TIMEOUT_MS : REMOTE_ACK_TIMEOUT_MS);
     this.acks.timeout = ackTimeoutMs;
     // JetStream API calls (stream info, the seq floor) may take longer than a PubAck on a busy leaf.
@@ -204,8 +206,13 @@ export class Pump {
     this.d.queue.resendFirst(this.acks.takeInFlight());
   }
 
+  /**
+   * Between retries of an unavailable stream: 250 ms doubling, at most 1 s for a leaf on
+   * loopback (asking a local server once a second is nothing, and every second waited is a
+   * second of readings only in memory), 5 s for a remote one.
+   */
   private backoffMs(): number {
-    return Math.min(5000, backoff(this.failures - 1, 250));
+    return backoff(this.failures - 1, 250, this.loopback ? 1000 : 5000);
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
@@ -222,6 +229,7 @@ export class Pump {
         // The leaf may have been recreated empty: check the stream again before publishing.
         this.streamReady = false;
         this.backoffUntil = 0;
+        this.failures = 0;
         this.d.logger.info({ server: s.server, held: this.d.queue.length }, "local leaf reachable again; resending what was in flight first");
         this.prepare();
         this.wakeUp();

@@ -113,6 +113,13 @@ export class ReadingQueue {
     return this.bySensor.get(sensor)?.items ?? [];
   }
 
+  /** Everything held, resends first, without removing it. */
+  snapshot(): Entry[] {
+    const out = [...this.resend].filter((e) => e.state !== "done");
+    for (const q of this.bySensor.values()) out.push(...q.items);
+    return out;
+  }
+
   /** Removes and returns everything held (on close). */
   clear(): Entry[] {
     const out = this.resend.drain().filter((e) => e.state !== "done");
