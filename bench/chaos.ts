@@ -148,7 +148,7 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
       case "leaf-kill":
         await world.leaf.kill9();
         await sleep(holdMs);
-        await world.leaf.start();
+        await world.restartLeaf();
         break;
       case "leaf-stop":
         world.signalLeaf("SIGSTOP");
@@ -162,6 +162,7 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
         break;
       case "daemon-kill":
         ev.leafUp = world.leafUp;
+        ev.leafReadyForMs = world.leafReadyForMs;
         world.markDaemonFault(faults.indexOf(ev));
         await world.killDaemon();
         await sleep(holdMs / 3);
@@ -172,6 +173,7 @@ export async function runChaos(a: Args, log: (s: string) => void): Promise<{ ver
         break;
       case "daemon-term":
         ev.leafUp = world.leafUp;
+        ev.leafReadyForMs = world.leafReadyForMs;
         world.markDaemonFault(faults.indexOf(ev));
         if (!(await world.termDaemon(30_000))) termTimeouts++;
         await sleep(holdMs / 3);
@@ -222,7 +224,7 @@ export function summary(a: Args, r: Awaited<ReturnType<typeof runChaos>>): strin
     ]),
     "",
     `lost by cause: ${Object.entries(v.lossByCause).map(([k, n]) => `${k} ${n}`).join(", ")}`,
-    `losses per daemon kill (nonzero): ${v.lossPerKill.filter((k) => k.lost > 0).map((k) => `#${k.fault} ${k.kind}${k.leafUp ? " (leaf up)" : " (leaf down)"}: ${k.lost}`).join("; ") || "none"}`,
+    `losses per daemon kill (nonzero): ${v.lossPerKill.filter((k) => k.lost > 0).map((k) => `#${k.fault} ${k.kind}${k.leafUp ? ` (leaf up${k.leafReadyForMs !== undefined ? `, ready ${(k.leafReadyForMs / 1000).toFixed(1)} s` : ""})` : " (leaf down)"}: ${k.lost}`).join("; ") || "none"}`,
     `hub = leaf: ${v.hubEqualsLeaf} (${v.leafOnly} only on the leaf, ${v.hubOnly} only on the hub)`,
     `daemon counters: ${v.daemonAckedNew} new PubAcks, ${v.daemonDropped} dropped (queue full), ${v.daemonLeftUnpublished} left unpublished at SIGTERM`,
     `readings accepted by a daemon and stored nowhere: ${sum(v.runs, "missing")} (${sum(v.runs, "visibleGaps")} visible gaps, ${sum(v.runs, "counted")} counted, ${v.invisibleLosses} without a trace)`,

@@ -30,6 +30,8 @@ export interface FaultEvent {
   recoveredAt?: number;
   /** For daemon kills: was the leaf process up and not stopped at that moment. */
   leafUp?: boolean;
+  /** For daemon kills with the leaf up: since when its stream could store (after its last restart), in ms. */
+  leafReadyForMs?: number;
 }
 
 /** What one daemon process said about itself (last /metrics scrape, or its final log line). */
@@ -86,6 +88,11 @@ export interface Observation {
 export type LossCause =
   /** Allowed: the daemon was killed while its leaf was down; the reading was only in its memory. */
   | "daemon-killed-leaf-down"
+  /**
+   * Allowed: the leaf process was up but had restarted less than `LEAF_RECOVERY_MS` before the
+   * kill, so the daemon had not yet been able to store what it took while the leaf was down.
+   */
+  | "daemon-killed-leaf-recovering"
   | "daemon-killed-leaf-up"
   /** Allowed, and visible: a seq the restarted daemon declared skipped (never a reading of its own; at most the last readings in flight at the kill). */
   | "seq-skipped"
@@ -118,7 +125,7 @@ export interface Verdict {
   losses: Loss[];
   lossByCause: Record<LossCause, number>;
   /** Losses per daemon kill (fault index → count), for RESULTS.md. */
-  lossPerKill: { fault: number; kind: FaultKind; leafUp: boolean | undefined; lost: number }[];
+  lossPerKill: { fault: number; kind: FaultKind; leafUp: boolean | undefined; leafReadyForMs?: number; lost: number }[];
   hubEqualsLeaf: boolean;
   hubOnly: number;
   leafOnly: number;
@@ -133,7 +140,13 @@ export interface Verdict {
   broken: string[];
 }
 
-const CAUSES: LossCause[] = ["daemon-killed-leaf-down", "seq-skipped", "daemon-killed-leaf-up", "leaf-saw-it", "near-leaf-kill", "unexplained"];
+/**
+ * After a leaf restart, how long the daemon may take to store again: its reconnect wait (0.5 s
+ * + jitter), the stream check, at most 1 s of retry backoff while the stream recovers.
+ */
+export const LEAF_RECOVERY_MS = 2000;
+
+const CAUSES: LossCause[] = ["daemon-killed-leaf-down", "daemon-killed-leaf-recovering", "seq-skipped", "daemon-killed-leaf-up", "leaf-saw-it", "near-leaf-kill", "unexplained"];
 const DAEMON_KILLS = new Set<FaultKind>(["daemon-kill", "daemon-term"]);
 
 /** Parses `<device>.<sensor>.<seq>`; undefined when it is not one. */
@@ -224,7 +237,8 @@ export function analyse(o: Observation): Verdict {
       const nextStored = storedSeqs.find((x) => x > seq);
       const to = nextStored === undefined ? Infinity : tsOf(nextStored);
       if (kill && kill.f.at <= to + 60_000) {
-        return { sensor: s, seq, cause: kill.f.leafUp ? "daemon-killed-leaf-up" : "daemon-killed-leaf-down", fault: kill.i };
+        const cause: LossCause = !kill.f.leafUp ? "daemon-killed-leaf-down" : (kill.f.leafReadyForMs ?? Infinity) < LEAF_RECOVERY_MS ? "daemon-killed-leaf-recovering" : "daemon-killed-leaf-up";
+        return { sensor: s, seq, cause, fault: kill.i };
       }
       if (leafKills.some((k) => k.at >= from && k.at <= to)) return { sensor: s, seq, cause: "near-leaf-kill" };
       return { sensor: s, seq, cause: "unexplained" };
@@ -244,7 +258,7 @@ export function analyse(o: Observation): Verdict {
   for (const l of losses) lossByCause[l.cause]++;
   const perKill = new Map<number, number>();
   for (const l of losses) if (l.fault !== undefined) perKill.set(l.fault, (perKill.get(l.fault) ?? 0) + 1);
-  const lossPerKill = daemonKills.map(({ f, i }) => ({ fault: i, kind: f.kind, leafUp: f.leafUp, lost: perKill.get(i) ?? 0 }));
+  const lossPerKill = daemonKills.map(({ f, i }) => ({ fault: i, kind: f.kind, leafUp: f.leafUp, ...(f.leafReadyForMs !== undefined ? { leafReadyForMs: f.leafReadyForMs } : {}), lost: perKill.get(i) ?? 0 }));
 
   const daemonAckedNew = o.runs.reduce((n, r) => n + (r.published - r.duplicates), 0);
   const daemonDropped = o.runs.reduce((n, r) => n + r.dropped, 0);
@@ -279,9 +293,9 @@ export function analyse(o: Observation): Verdict {
   if (totals.silentDrops > 0) broken.push(`${totals.silentDrops} silent drops (acked as duplicates of another reading)`);
   if (hubOnly + leafOnly > 0) broken.push(`hub != leaf (${leafOnly} only on the leaf, ${hubOnly} only on the hub)`);
   if (daemonAckedNew > leafKeys.size) broken.push(`the daemon counted ${daemonAckedNew} new PubAcks but the leaf holds ${leafKeys.size}`);
-  const notAllowed = losses.length - lossByCause["daemon-killed-leaf-down"] - lossByCause["seq-skipped"];
+  const notAllowed = losses.length - lossByCause["daemon-killed-leaf-down"] - lossByCause["daemon-killed-leaf-recovering"] - lossByCause["seq-skipped"];
   if (notAllowed > 0) {
-    const parts = CAUSES.filter((c) => c !== "daemon-killed-leaf-down" && c !== "seq-skipped" && lossByCause[c] > 0).map((c) => `${lossByCause[c]} ${c}`);
+    const parts = CAUSES.filter((c) => c !== "daemon-killed-leaf-down" && c !== "daemon-killed-leaf-recovering" && c !== "seq-skipped" && lossByCause[c] > 0).map((c) => `${lossByCause[c]} ${c}`);
     broken.push(`${notAllowed} lost readings not explained by a daemon kill while the leaf was down (${parts.join(", ")})`);
   }
   return { sensors: figures, totals, losses, lossByCause, lossPerKill, hubEqualsLeaf: hubOnly + leafOnly === 0, hubOnly, leafOnly, daemonAckedNew, daemonDropped, daemonLeftUnpublished, runs, invisibleLosses, broken };

@@ -220,6 +220,7 @@ export class World {
       render: (ports, storeDir) => renderLeafConfig(cfg, { hub: `nats-leaf://127.0.0.1:${this.link.port}`, listen: `127.0.0.1:${ports.client}`, storeDir, monitor: false }),
     });
     await this.leaf.start();
+    this.leafReadyAt = Date.now();
     await until(() => this.leaf.leafLinkUp(), 20_000, "the leaf link");
     this.watcher = await connect({ servers: this.leaf.url, maxReconnectAttempts: -1, reconnectTimeWait: 100, name: "chaos-watcher" });
     this.sub = this.watcher.subscribe("sensors.>", {
@@ -246,6 +247,32 @@ export class World {
 
   get leafUp(): boolean {
     return this.leaf.running && !this.leafStopped;
+  }
+
+  /** When the leaf's JetStream last became able to store (after its start or a SIGCONT). */
+  leafReadyAt = 0;
+
+  /** ms the leaf has been able to store readings, or undefined while it is down or stopped. */
+  get leafReadyForMs(): number | undefined {
+    return this.leafUp && this.leafReadyAt > 0 ? Date.now() - this.leafReadyAt : undefined;
+  }
+
+  /** Starts the leaf again (after a kill -9) and notes when its JetStream answers. */
+  async restartLeaf(): Promise<void> {
+    this.leafReadyAt = 0;
+    await this.leaf.start();
+    const nc = await connect({ servers: this.leaf.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    try {
+      await until(async () => {
+        const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 500 }).catch(() => undefined);
+        return !!jsm && (await jsm.streams.info("TELEMETRY").then(() => true, () => false));
+      }, 30_000, "the leaf's stream after a restart");
+      this.leafReadyAt = Date.now();
+    } catch {
+      // Left at 0: kills now count as "leaf up" with an unknown readiness.
+    } finally {
+      await nc.close();
+    }
   }
 
   /** Starts a daemon process; resolves once it logged that it started (30 s at most). */
@@ -277,6 +304,7 @@ export class World {
     if (pid === undefined) return;
     process.kill(pid, sig);
     this.leafStopped = sig === "SIGSTOP";
+    if (sig === "SIGCONT") this.leafReadyAt = Date.now();
   }
 
   /** Waits until the hub stream holds as many of this device's readings as the leaf (or `timeoutMs`). */
