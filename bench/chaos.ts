@@ -19,7 +19,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseDuration } from "../src/config/units.js";
-import { analyse, type FaultEvent, type FaultKind, type Verdict } from "./chaos/analyse.js";
+import { analyse, LEAF_RECOVERY_MS, type FaultEvent, type FaultKind, type Verdict } from "./chaos/analyse.js";
 import { World } from "./chaos/world.js";
 
 const MIXES: Record<string, FaultKind[]> = {
@@ -193,7 +193,8 @@ function sum<K extends "missing" | "visibleGaps" | "counted" | "invisible">(rows
 function perEnding(v: Verdict): string {
   const groups = new Map<string, { n: number; missing: number; max: number }>();
   for (const r of v.runs) {
-    const key = r.end === "final" ? "final stop" : `${r.end}${r.leafUpAtEnd === undefined ? "" : r.leafUpAtEnd ? " (leaf up)" : " (leaf down)"}`;
+    const leaf = r.leafUpAtEnd === undefined ? "" : !r.leafUpAtEnd ? " (leaf down)" : (r.leafReadyForMs ?? Infinity) < LEAF_RECOVERY_MS ? " (leaf restarted < 2 s before)" : " (leaf up)";
+    const key = r.end === "final" ? "final stop" : `${r.end}${leaf}`;
     const g = groups.get(key) ?? { n: 0, missing: 0, max: 0 };
     g.n++;
     g.missing += r.missing;

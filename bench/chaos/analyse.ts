@@ -63,6 +63,8 @@ export interface RunFigures {
   end: DaemonRun["end"];
   fault?: number;
   leafUpAtEnd?: boolean;
+  /** With the leaf up at the end: how long its stream had been able to store, ms. */
+  leafReadyForMs?: number;
   accepted: number;
   stored: number;
   /** accepted − stored: readings of this process stored nowhere. */
@@ -171,6 +173,11 @@ function bySensor(msgs: StoredMsg[]): Map<string, Map<number, StoredMsg[]>> {
   return out;
 }
 
+function killCause(f: FaultEvent): LossCause {
+  if (!f.leafUp) return "daemon-killed-leaf-down";
+  return (f.leafReadyForMs ?? Infinity) < LEAF_RECOVERY_MS ? "daemon-killed-leaf-recovering" : "daemon-killed-leaf-up";
+}
+
 /** Computes the figures and the broken invariants. */
 export function analyse(o: Observation): Verdict {
   const leafBy = bySensor(o.leaf);
@@ -192,6 +199,23 @@ export function analyse(o: Observation): Verdict {
     Object.entries(r.skipped ?? {}).map(([sensor, [from, to]]) => ({ sensor, from, to, fault: i > 0 ? o.runs[i - 1]!.fault : undefined })),
   );
   const leafKills = o.faults.filter((f) => f.kind === "leaf-kill");
+  // Per sensor, where each restarted process's seqs begin (the end of its declared skip + 1).
+  const starts = new Map<string, { seq: number; run: number }[]>();
+  o.runs.forEach((r, i) => {
+    for (const [sensor, [, to]] of Object.entries(r.skipped ?? {})) {
+      const list = starts.get(sensor) ?? [];
+      list.push({ seq: to + 1, run: i });
+      starts.set(sensor, list);
+    }
+  });
+  /** The run that issued `seq` of `sensor`, when the skips tell (undefined otherwise). */
+  const ownerRun = (sensor: string, seq: number): number | undefined => {
+    const list = starts.get(sensor);
+    if (!list) return undefined;
+    let owner: number | undefined;
+    for (const b of list) if (b.seq <= seq && (owner === undefined || b.run > owner)) owner = b.run;
+    return owner;
+  };
 
   for (const sensor of sensors) {
     const leaf = leafBy.get(sensor) ?? new Map<number, StoredMsg[]>();
@@ -228,6 +252,14 @@ export function analyse(o: Observation): Verdict {
 
     function classify(s: string, seq: number, seen: boolean): Loss {
       if (seen) return { sensor: s, seq, cause: "leaf-saw-it" };
+      // The process that issued it: a restarted daemon starts right after the range it declared
+      // skipped, so the seq belongs to the last process that started at or below it.
+      const owner = ownerRun(s, seq);
+      if (owner !== undefined) {
+        const r = o.runs[owner]!;
+        const f = r.fault === undefined ? undefined : o.faults[r.fault];
+        if (f && DAEMON_KILLS.has(f.kind)) return { sensor: s, seq, cause: killCause(f), fault: r.fault };
+      }
       // The window in which the reading was taken: after the last stored lower seq …
       let lo = -Infinity;
       for (const x of storedSeqs) if (x < seq) lo = tsOf(x);
@@ -237,8 +269,7 @@ export function analyse(o: Observation): Verdict {
       const nextStored = storedSeqs.find((x) => x > seq);
       const to = nextStored === undefined ? Infinity : tsOf(nextStored);
       if (kill && kill.f.at <= to + 60_000) {
-        const cause: LossCause = !kill.f.leafUp ? "daemon-killed-leaf-down" : (kill.f.leafReadyForMs ?? Infinity) < LEAF_RECOVERY_MS ? "daemon-killed-leaf-recovering" : "daemon-killed-leaf-up";
-        return { sensor: s, seq, cause, fault: kill.i };
+        return { sensor: s, seq, cause: killCause(kill.f), fault: kill.i };
       }
       if (leafKills.some((k) => k.at >= from && k.at <= to)) return { sensor: s, seq, cause: "near-leaf-kill" };
       return { sensor: s, seq, cause: "unexplained" };
@@ -276,6 +307,7 @@ export function analyse(o: Observation): Verdict {
       end: r.end,
       ...(r.fault !== undefined ? { fault: r.fault } : {}),
       ...(f?.leafUp !== undefined ? { leafUpAtEnd: f.leafUp } : {}),
+      ...(f?.leafReadyForMs !== undefined ? { leafReadyForMs: f.leafReadyForMs } : {}),
       accepted: r.accepted,
       stored,
       missing,

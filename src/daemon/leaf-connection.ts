@@ -98,7 +98,8 @@ export class LeafConnection {
         if (attempt === 0 || attempt % 20 === 0) {
           this.logger.warn({ err: errorMessage(err), servers: this.opts.servers, attempt }, "local leaf not reachable yet: readings are queued; retrying");
         }
-        await delay(backoff(attempt, 250, 5000), signal);
+        // At most 1 s: the leaf is local, asking it is cheap, and until it answers readings are only in memory.
+        await delay(backoff(attempt, 250, 1000), signal);
       }
     }
   }

@@ -168,9 +168,9 @@ export class Publisher implements AsyncDisposable {
     const settled = () => {
       if (--left === 0) onSettled();
     };
+    // Not counted as accepted: the process that took them counted them.
     for (const h of items) {
       if (this.closed) return;
-      this.counters.accepted++;
       const e: Entry = {
         reading: h.reading,
         subject: readingSubject(h.reading.type, this.opts.region, this.opts.deviceId, h.reading.sensor),
