@@ -13,7 +13,8 @@
 import type { ChildProcess } from "node:child_process";
 import { connectAsync } from "mqtt";
 import { startMosquitto } from "../test/helpers/mosquitto.js";
-import { cleanupTempDirs } from "../test/helpers/procs.js";
+import { cleanupNats, startJetStreamServer } from "../test/helpers/nats.js";
+import { cleanupTempDirs, tempDir } from "../test/helpers/procs.js";
 import { child, fmt, log, quick, spread, stopChild, until, type Spread } from "./lib.js";
 
 const TOPIC = "tele/+/SENSOR";
@@ -68,6 +69,9 @@ export interface MqttResult {
   ratio: number;
   ingest: Spread;
   bare: Spread;
+  /** The whole daemon, acknowledging each QoS 1 message only after the leaf stored it. */
+  daemon: Spread;
+  daemonRatio: number;
   count: number;
 }
 
@@ -80,18 +84,26 @@ export async function mqttIngestBench(): Promise<MqttResult> {
     const { pub, publish } = await publisher(broker.url, count);
     const ingest: number[] = [];
     const bare: number[] = [];
+    const daemon: number[] = [];
+    const leaf = await startJetStreamServer();
     for (let r = 0; r < rounds; r++) {
       ingest.push(await drain("mqtt-ingest.mjs", [broker.url, TOPIC, String(count)], count, publish));
       bare.push(await drain("bare.mjs", ["mqtt", broker.url, TOPIC, String(count)], count, publish));
-      log(`  mqtt round ${r + 1}: ingest ${Math.round(ingest[r]!)}/s, bare MQTT.js ${Math.round(bare[r]!)}/s`);
+      const state = await tempDir("egw-bench-mqttd-");
+      daemon.push(await drain("mqtt-daemon.mjs", [broker.url, TOPIC, String(count), leaf.url, state], count, publish));
+      log(`  mqtt round ${r + 1}: ingest ${Math.round(ingest[r]!)}/s, bare MQTT.js ${Math.round(bare[r]!)}/s, daemon (ack after PubAck) ${Math.round(daemon[r]!)}/s`);
     }
     await pub.endAsync();
-    const res = { ingest: spread(ingest), bare: spread(bare), count };
+    await leaf.stop();
+    const res = { ingest: spread(ingest), bare: spread(bare), daemon: spread(daemon), count };
     const ratio = res.ingest.median / res.bare.median;
+    const daemonRatio = res.daemon.median / res.bare.median;
     log(`MQTT ingest ${ratio.toFixed(2)}× bare MQTT.js: ingest ${fmt(res.ingest, 0, "/s")}, bare ${fmt(res.bare, 0, "/s")}, ${count} queued QoS 1 messages each`);
-    return { ratio, ...res };
+    log(`MQTT through the whole daemon, acknowledged after the leaf's PubAck: ${daemonRatio.toFixed(2)}× bare MQTT.js (${fmt(res.daemon, 0, "/s")})`);
+    return { ratio, daemonRatio, ...res };
   } finally {
     await broker.close();
+    await cleanupNats();
     await cleanupTempDirs();
   }
 }

@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   if (only.includes("mqtt")) {
     const r = await mqttIngestBench();
     ratios.mqttIngestVsBare = r.ratio;
+    ratios.mqttDaemonVsBare = r.daemonRatio;
     out.mqtt = r;
   }
   const n = quick ? 20_000 : 100_000;
