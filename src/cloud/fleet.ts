@@ -239,8 +239,10 @@ async function registryIds(jsm: JetStreamManager, bucket: string): Promise<{ ids
 /** What a registry operation needs, opened once per call. */
 interface Fleet {
   kv: KV;
-  /** Long timeout: one update of a stream with 1,000 sources or subjects takes seconds on 2.9.10. */
+  /** For reads: 10 s (a stream without a leader does not answer; the read is retried). */
   jsm: JetStreamManager;
+  /** For stream updates: one with 1,000 sources or subjects takes seconds on 2.9.10. */
+  jsmUpdates: JetStreamManager;
   layout: FleetLayout;
   bucket: string;
 }
@@ -249,7 +251,13 @@ async function openFleet(nc: NatsConnection, opts: FleetOptions): Promise<Fleet>
   const kv = await openRegistry(nc, opts);
   const e = await retrying("reading the fleet layout", () => kv.get(LAYOUT_KEY));
   if (!e || e.operation !== "PUT") throw new GatewayError("EGW_FLEET", "the fleet registry has no layout: run `edge-gateway cloud init` first");
-  return { kv, jsm: await jetstreamManager(nc, { timeout: 60_000 }), layout: e.json<FleetLayout>(), bucket: opts.bucket ?? FLEET_BUCKET };
+  return {
+    kv,
+    jsm: await jetstreamManager(nc, { timeout: 10_000 }),
+    jsmUpdates: await jetstreamManager(nc, { timeout: 60_000 }),
+    layout: e.json<FleetLayout>(),
+    bucket: opts.bucket ?? FLEET_BUCKET,
+  };
 }
 
 export interface Registration {
@@ -356,7 +364,7 @@ async function sourceCounts(fleet: Fleet): Promise<ReconcileResult[]> {
  * the agreement was checked at, or undefined if the lease was lost before a write.
  */
 async function reconcilePass(fleet: Fleet, lease: ReconcileLease, rounds: number): Promise<{ seq: number; results: ReconcileResult[] } | undefined> {
-  const { jsm, layout } = fleet;
+  const { jsm, jsmUpdates, layout } = fleet;
   const streams = shardStreams(layout);
   const results = new Map<string, ReconcileResult>(streams.map((s) => [s, { stream: s, added: 0, removed: 0, sources: 0 }]));
   for (let round = 0; round < rounds; round++) {
@@ -377,10 +385,10 @@ async function reconcilePass(fleet: Fleet, lease: ReconcileLease, rounds: number
       const foreign = (info.config.sources ?? []).filter((s) => !sourceDevice(s));
       const sources: StreamSource[] = [...foreign, ...want.map((id) => deviceSource(id, layout.stream))];
       // A timed-out update may still have been applied: the next round re-reads and checks.
-      writes.push(() => retrying(`updating the sources of stream ${stream}`, () => setSources(jsm, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err)))));
+      writes.push(() => retrying(`updating the sources of stream ${stream}`, () => setSources(jsmUpdates, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err)))));
     }
     // The hub's live interest (LATEST / EVENTS subjects, docs/security.md) follows the registry too.
-    const live = await retrying("reading the live streams", () => liveDevicesPlan(jsm, ids));
+    const live = await retrying("reading the live streams", () => liveDevicesPlan(jsm, ids, jsmUpdates));
     writes.push(...live.map((w) => () => retrying(`updating the subjects of stream ${w.stream}`, () => w.apply().catch((err) => (transient(err) ? undefined : Promise.reject(err))))));
     if (writes.length === 0) return { seq, results: [...results.values()] };
     if (!(await retrying("checking the reconcile lease", () => lease.confirm()))) return undefined;

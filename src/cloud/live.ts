@@ -115,9 +115,10 @@ export interface LiveUpdate {
  * registry's): one update per stream that differs, none when both match; a stream that does not
  * exist (a hub set up before fleet auth: run `cloud init`) is left alone. Each update writes the
  * whole list, so the caller re-reads the registry and plans again until nothing is left
- * (fleet.ts). The updates touch different streams and may run in parallel.
+ * (fleet.ts). The updates touch different streams and may run in parallel; they go through
+ * `jsmUpdates` (give it a long timeout: at 1,000 subjects one update takes seconds on 2.9.10).
  */
-export async function liveDevicesPlan(jsm: JetStreamManager, deviceIds: readonly string[]): Promise<LiveUpdate[]> {
+export async function liveDevicesPlan(jsm: JetStreamManager, deviceIds: readonly string[], jsmUpdates: JetStreamManager = jsm): Promise<LiveUpdate[]> {
   const out: LiveUpdate[] = [];
   for (const [name, subjectOf] of [
     [LIVE_STREAMS.latest, deviceReadingsFilter],
@@ -128,7 +129,7 @@ export async function liveDevicesPlan(jsm: JetStreamManager, deviceIds: readonly
     const want = [...new Set(deviceIds.map(subjectOf))].sort();
     const have = (i.config.subjects ?? []).filter((s) => s !== PLACEHOLDER(name)).sort();
     if (want.length === have.length && want.every((s, k) => s === have[k])) continue;
-    out.push({ stream: name, apply: () => jsm.streams.update(name, { ...i.config, subjects: want.length ? want : [PLACEHOLDER(name)] }) });
+    out.push({ stream: name, apply: () => jsmUpdates.streams.update(name, { ...i.config, subjects: want.length ? want : [PLACEHOLDER(name)] }) });
   }
   return out;
 }
