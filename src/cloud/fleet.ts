@@ -224,16 +224,17 @@ export async function registeredDevices(nc: NatsConnection, opts: FleetOptions =
  * The registry's keys from one stream info with a subject filter (per-subject counts): no
  * consumer to create, which on an R3 hub under load costs seconds. Unregistering purges the
  * key's subject entirely, so every subject listed is a registered device. `seq` is the registry
- * stream's last sequence: the server takes the state before the subjects, so the ids include
- * every change up to `seq`.
+ * stream's last sequence read *before* the keys (its own request, so whatever order a server
+ * fills one answer in): the ids include every change up to `seq`.
  */
 async function registryIds(jsm: JetStreamManager, bucket: string): Promise<{ ids: string[]; seq: number }> {
+  const seq = (await jsm.streams.info(`KV_${bucket}`)).state.last_seq;
   const prefix = `$KV.${bucket}.devices.`;
   const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
   const ids = Object.keys(info.state.subjects ?? {})
     .map((s) => s.slice(prefix.length))
     .sort();
-  return { ids, seq: info.state.last_seq };
+  return { ids, seq };
 }
 
 /** What a registry operation needs, opened once per call. */
