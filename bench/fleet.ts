@@ -1,5 +1,6 @@
 /**
  * `npm run bench:fleet -- --devices N [--outage 60s] [--registrations 1000] [--shells 8]`
+ * `npm run bench:fleet -- --register-only [--registrations 1000] [--shells 8] [--rounds R] [--cli BIN] [--compare BIN] [--no-live]`
  *
  * A fleet on a real 3-node hub cluster (JetStream domain hub, R3 stream, bucket and registry):
  * N real leaf nats-servers (one process each, linked to every hub node), and N daemons — all in
@@ -15,15 +16,24 @@
  * 4. a full-cluster outage of --outage: time from restart until the hub holds every reading;
  * 5. exactly-once: every reading of every device read back from the hub: lost, duplicated;
  * 6. registration: --registrations ids registered by --shells concurrent CLI processes (a fresh
- *    cluster), wall time and how many ended in the registry and the sources.
+ *    cluster set up with `cloud init --replicas 3`), wall time and how many ended in the registry,
+ *    the sources and the live streams' subjects.
+ *
+ * `--register-only` runs only step 6 (no leaves, no daemons), `--rounds` times. `--compare BIN`
+ * also runs it with another `edge-gateway` launcher (`--cli` replaces this checkout's) (e.g. bin/edge-gateway.js of a checkout of an
+ * earlier commit, built), alternating with this one on fresh clusters: before/after side by side.
+ * `--no-live` sets the cluster up without the LATEST/EVENTS live streams (as the first version
+ * of this bench did) instead of with `cloud init`.
  */
 import { readFile, readdir } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { ensureHubConfigBucket, listDevices } from "../src/cloud/hub.js";
+import { LIVE_STREAMS } from "../src/cloud/live.js";
 import { ensureFleet, registerDevices, registeredDevices, shardStreams } from "../src/cloud/fleet.js";
 import { validateBootstrap } from "../src/config/load.js";
 import { Daemon } from "../src/daemon/daemon.js";
@@ -40,8 +50,12 @@ const N = Number(flag("devices", "30"));
 const OUTAGE_MS = Number(/^(\d+)s$/.exec(flag("outage", "60s"))?.[1] ?? 60) * 1000;
 const REGISTRATIONS = Number(flag("registrations", "1000"));
 const SHELLS = Number(flag("shells", "8"));
+const REGISTER_ONLY = process.argv.includes("--register-only");
+const ROUNDS = Number(flag("rounds", "1"));
+const COMPARE = flag("compare", "");
+const NO_LIVE = process.argv.includes("--no-live");
 const STEADY_MS = Number(/^(\d+)s$/.exec(flag("steady", "30s"))?.[1] ?? 30) * 1000;
-const bin = fileURLToPath(new URL("../bin/edge-gateway.js", import.meta.url));
+const bin = flag("cli", "") || fileURLToPath(new URL("../bin/edge-gateway.js", import.meta.url));
 const log = (s: string) => process.stdout.write(`${s}\n`);
 const ids = Array.from({ length: N }, (_, i) => `dev-${String(i).padStart(4, "0")}`);
 
@@ -221,36 +235,90 @@ async function main(): Promise<void> {
   clearInterval(poll);
   await Promise.all(daemons.map((d) => d.stop()));
   const final = await leafTotal(leafNcs);
-  await waitFor(async () => (await hubTotal(nc, streams)) >= final, { timeout: 120_000, interval: 500, what: "hub holds the final readings" });
+  t = Date.now();
+  const caughtUp = await waitFor(async () => (await hubTotal(nc, streams)) >= final, { timeout: 180_000, interval: 500, what: "hub holds the final readings" }).then(
+    () => true,
+    () => false,
+  );
+  if (!caughtUp) log(`  the hub did NOT reach the leaves' ${final} readings within 180 s after the daemons stopped (hub ${await hubTotal(nc, streams)}); reading back what it holds`);
+  else log(`  the hub held the leaves' final ${final} readings ${Date.now() - t} ms after the daemons stopped`);
   const hubIds = await hubMsgIds(nc, streams);
   const distinct = new Set(hubIds);
   const stored = await hubTotal(nc, streams);
   log(`exactly-once: leaves hold ${final} readings; hub streams hold ${stored}; read back ${hubIds.length} messages, ${distinct.size} distinct ids: lost ${final - distinct.size}, duplicated ${hubIds.length - distinct.size}`);
+  // Per device: the leaf's count against the distinct ids the hub holds for it, and, where they
+  // differ, what the hub says about that device's source.
+  const sources = new Map((await listDevices(nc, { streams }).catch(() => [])).map((d) => [d.device, d]));
+  for (const [i, id] of ids.entries()) {
+    const leafN = (await (await jetstreamManager(leafNcs[i]!)).streams.info("TELEMETRY")).state.messages;
+    const hubN = [...distinct].filter((m) => m.startsWith(`${id}.`)).length;
+    if (leafN === hubN) continue;
+    const src = sources.get(id);
+    log(`  ${id}: leaf ${leafN}, hub ${hubN}; hub source lag ${src?.lag ?? "?"}, last active ${src?.lastActiveMs === undefined ? "never" : `${(src.lastActiveMs / 1000).toFixed(1)} s ago`}${src?.error ? `, error ${src.error}` : ""}`);
+  }
   await Promise.all(leafNcs.map((x) => x.close()));
   await nc.close();
   await c.stop();
   await Promise.all(leaves.map((l) => l.stop()));
 
-  // Registration at scale on a fresh cluster.
-  const c2 = await startHubCluster();
-  const nc2 = await c2.connect();
-  await ensureFleet(nc2, { replicas: 3 });
-  const per = Math.ceil(REGISTRATIONS / SHELLS);
-  t = Date.now();
-  const procs = Array.from({ length: SHELLS }, (_, s) =>
-    startProc(process.execPath, [bin, "cloud", "add-device", ...Array.from({ length: Math.min(per, REGISTRATIONS - s * per) }, (_, i) => `reg-${s}-${i}`), "--server", c2.urls.join(",")]),
-  );
-  const codes = await Promise.all(procs.map((p) => p.exited));
-  const took = Date.now() - t;
-  const registered = (await registeredDevices(nc2)).length;
-  const sourced = (await listDevices(nc2)).length;
-  log(`registration: ${REGISTRATIONS} devices from ${SHELLS} concurrent CLI processes in ${took} ms (exit codes ${[...new Set(codes)].join(",")}); registry ${registered}, sources ${sourced}`);
-  await nc2.close();
-  await c2.stop();
+  if (REGISTRATIONS > 0) log(await registration(bin, "this checkout"));
+}
+
+/**
+ * `--registrations` ids registered by `--shells` concurrent `cloud add-device` processes of the
+ * launcher `cli`, on a fresh 3-node cluster set up by that launcher's `cloud init --replicas 3`.
+ */
+async function registration(cli: string, label: string): Promise<string> {
+  const c = await startHubCluster();
+  try {
+    const servers = c.urls.join(",");
+    if (NO_LIVE) {
+      // As the first fleet bench did: registry, stream and config bucket, no LATEST/EVENTS.
+      const setup = await c.connect();
+      await ensureFleet(setup, { replicas: 3 });
+      await ensureHubConfigBucket(setup, { replicas: 3 });
+      await setup.close();
+    } else {
+      const init = startProc(process.execPath, [cli, "cloud", "init", "--replicas", "3", "--server", servers]);
+      if ((await init.exited) !== 0) throw new Error(`cloud init (${label}) failed: ${init.stderr()}`);
+    }
+    const per = Math.ceil(REGISTRATIONS / SHELLS);
+    const load = loadavg()[0]!.toFixed(1);
+    const t = Date.now();
+    const procs = Array.from({ length: SHELLS }, (_, s) =>
+      startProc(process.execPath, [cli, "cloud", "add-device", ...Array.from({ length: Math.max(0, Math.min(per, REGISTRATIONS - s * per)) }, (_, i) => `reg-${s}-${i}`), "--server", servers]),
+    );
+    const ends: number[] = [];
+    const codes = await Promise.all(procs.map((p) => p.exited.then((code) => (ends.push(Date.now() - t), code))));
+    const took = Date.now() - t;
+    const nc = await c.connect();
+    try {
+      const registered = (await registeredDevices(nc)).length;
+      const sourced = (await listDevices(nc)).length;
+      const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+      const live = NO_LIVE ? ["-"] : await Promise.all(Object.values(LIVE_STREAMS).map(async (s) => (await jsm.streams.info(s)).config.subjects?.filter((x) => !x.startsWith("_egw.")).length ?? 0));
+      const failed = procs.filter((_, i) => codes[i] !== 0).map((p) => p.stderr().trim().split("\n").at(-1));
+      return `registration (${label}): ${REGISTRATIONS} devices from ${SHELLS} concurrent CLI processes in ${took} ms (processes ended at ${ends.sort((a, b) => a - b).map((x) => (x / 1000).toFixed(1)).join("/")} s; load average ${load} at start); exit codes ${[...new Set(codes)].join(",")}; registry ${registered}, sources ${sourced}, live subjects ${live.join("/")}${failed.length ? `; errors: ${failed.join(" | ")}` : ""}`;
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await c.stop();
+  }
+}
+
+async function registerOnly(): Promise<void> {
+  log(`# bench:fleet --register-only${NO_LIVE ? " --no-live" : ""} — ${REGISTRATIONS} devices from ${SHELLS} CLI processes, 3-node hub cluster (R3), ${ROUNDS} round(s), ${new Date().toISOString()}, load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
+  for (let r = 0; r < ROUNDS; r++) {
+    // Alternate which goes first, so neither always meets the machine in the same state.
+    const variants: [string, string][] = COMPARE ? [[bin, "this checkout"], [COMPARE, `compare ${COMPARE}`]] : [[bin, "this checkout"]];
+    if (r % 2 === 1) variants.reverse();
+    for (const [cli, label] of variants) log(await registration(cli, label));
+  }
 }
 
 try {
-  await main();
+  await (REGISTER_ONLY ? registerOnly() : main());
 } finally {
   await cleanupNats();
   await cleanupTempDirs();

@@ -41,7 +41,9 @@ export function formatStatus(s: GatewayStatus, now = Date.now()): string {
   lines.push(`device ${s.device} (${s.region})  edge-gateway ${s.version}  up ${formatDuration(s.uptimeMs)}  ${rev}`);
   const oldest = s.buffer.oldestAgeMs === undefined ? "" : `, oldest ${formatDuration(s.buffer.oldestAgeMs)}`;
   const lag = s.hubLag === null ? "unknown" : String(s.hubLag);
-  lines.push(`link: hub ${s.link.hub} for ${formatDuration(now - s.link.since)}  buffer: ${s.buffer.messages} readings, ${bytes(s.buffer.bytes)}${oldest}  hub lag: ${lag}`);
+  // `sourcing` is absent from the status of a device running an older version.
+  const sourcing = s.link.sourcing ? `, hub sourcing ${s.link.sourcing}` : "";
+  lines.push(`link: hub ${s.link.hub} for ${formatDuration(now - s.link.since)}${sourcing}  buffer: ${s.buffer.messages} readings, ${bytes(s.buffer.bytes)}${oldest}  hub lag: ${lag}`);
   const p = s.publisher;
   const state = p.healthy ? "publishing" : p.leafConnected ? "leaf stream not ready" : "LOCAL LEAF UNREACHABLE";
   lines.push(`publisher: ${state}  accepted ${p.accepted}  acked ${p.published}  queued ${p.queued + p.inFlight}  dropped ${p.dropped}  retries ${p.retries}`);

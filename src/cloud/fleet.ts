@@ -12,7 +12,9 @@
  *   reconciler that wrote an older view is corrected by the next read (safe under concurrency,
  *   idempotent, one stream update per shard however many devices were added).
  */
-import { setLiveDevices } from "./live.js";
+import { hostname } from "node:os";
+import { liveDevicesPlan } from "./live.js";
+import { markReconciled, ReconcileLease, reconciledThrough, requestReconcile } from "./fleet-lease.js";
 import { jetstream, jetstreamManager, type JetStreamManager, type StreamSource } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -215,20 +217,48 @@ async function pool<T>(items: readonly T[], width: number, fn: (item: T) => Prom
 /** The registered device ids. */
 export async function registeredDevices(nc: NatsConnection, opts: FleetOptions = {}): Promise<string[]> {
   await openRegistry(nc, opts);
-  return registryIds(await jetstreamManager(nc, { timeout: 10_000 }), opts.bucket ?? FLEET_BUCKET);
+  return (await registryIds(await jetstreamManager(nc, { timeout: 10_000 }), opts.bucket ?? FLEET_BUCKET)).ids;
 }
 
 /**
  * The registry's keys from one stream info with a subject filter (per-subject counts): no
  * consumer to create, which on an R3 hub under load costs seconds. Unregistering purges the
- * key's subject entirely, so every subject listed is a registered device.
+ * key's subject entirely, so every subject listed is a registered device. `seq` is the registry
+ * stream's last sequence read *before* the keys (its own request, so whatever order a server
+ * fills one answer in): the ids include every change up to `seq`.
  */
-async function registryIds(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+async function registryIds(jsm: JetStreamManager, bucket: string): Promise<{ ids: string[]; seq: number }> {
+  const seq = (await jsm.streams.info(`KV_${bucket}`)).state.last_seq;
   const prefix = `$KV.${bucket}.devices.`;
   const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
-  return Object.keys(info.state.subjects ?? {})
+  const ids = Object.keys(info.state.subjects ?? {})
     .map((s) => s.slice(prefix.length))
     .sort();
+  return { ids, seq };
+}
+
+/** What a registry operation needs, opened once per call. */
+interface Fleet {
+  kv: KV;
+  /** For reads: 10 s (a stream without a leader does not answer; the read is retried). */
+  jsm: JetStreamManager;
+  /** For stream updates: one with 1,000 sources or subjects takes seconds on 2.9.10. */
+  jsmUpdates: JetStreamManager;
+  layout: FleetLayout;
+  bucket: string;
+}
+
+async function openFleet(nc: NatsConnection, opts: FleetOptions): Promise<Fleet> {
+  const kv = await openRegistry(nc, opts);
+  const e = await retrying("reading the fleet layout", () => kv.get(LAYOUT_KEY));
+  if (!e || e.operation !== "PUT") throw new GatewayError("EGW_FLEET", "the fleet registry has no layout: run `edge-gateway cloud init` first");
+  return {
+    kv,
+    jsm: await jetstreamManager(nc, { timeout: 10_000 }),
+    jsmUpdates: await jetstreamManager(nc, { timeout: 60_000 }),
+    layout: e.json<FleetLayout>(),
+    bucket: opts.bucket ?? FLEET_BUCKET,
+  };
 }
 
 export interface Registration {
@@ -241,57 +271,106 @@ export interface Registration {
 
 /**
  * Registers devices (compare-and-set per key: safe under concurrent calls, idempotent), then
- * reconciles the sources of the shard streams they belong to. Resolves once every given device
- * is sourced. A credential step (per device) can follow on the returned list.
+ * reconciles the sources of the shard streams and the live streams' subjects. Resolves once a
+ * reconcile pass that saw every given device has completed. A credential step (per device)
+ * can follow on the returned list.
  */
-export async function registerDevices(nc: NatsConnection, ids: readonly string[], opts: FleetOptions = {}): Promise<Registration[]> {
-  const kv = await openRegistry(nc, opts);
-  const layout = await readLayout(nc, opts);
+export async function registerDevices(nc: NatsConnection, ids: readonly string[], opts: FleetOptions & ReconcileOptions = {}): Promise<Registration[]> {
+  const fleet = await openFleet(nc, opts);
   const unique = [...new Set(ids)];
-  const results = await putDevices(kv, unique);
-  await reconcileSources(nc, { ...opts, streams: [...new Set(unique.map((id) => streamOf(layout, id)))] });
-  return unique.map((device) => ({ device, result: results.get(device)!, stream: streamOf(layout, device) }));
+  const results = await putDevices(fleet.kv, unique);
+  await reconcile(fleet, opts);
+  return unique.map((device) => ({ device, result: results.get(device)!, stream: streamOf(fleet.layout, device) }));
 }
 
 /** Unregisters devices and drops their sources (their stored readings stay). Idempotent. */
-export async function unregisterDevices(nc: NatsConnection, ids: readonly string[], opts: FleetOptions = {}): Promise<Registration[]> {
-  const kv = await openRegistry(nc, opts);
-  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  const layout = await readLayout(nc, opts);
+export async function unregisterDevices(nc: NatsConnection, ids: readonly string[], opts: FleetOptions & ReconcileOptions = {}): Promise<Registration[]> {
+  const fleet = await openFleet(nc, opts);
   const out: Registration[] = [];
   await pool([...new Set(ids)], 32, async (device) => {
-    const e = await kv.get(registryKey(device));
+    const e = await retrying(`reading ${device}`, () => fleet.kv.get(registryKey(device)));
     const was = e?.operation === "PUT";
     // Purge the subject (no delete marker left), so the registry's subject list stays exact.
-    if (e) await jsm.streams.purge(`KV_${opts.bucket ?? FLEET_BUCKET}`, { filter: `$KV.${opts.bucket ?? FLEET_BUCKET}.${registryKey(device)}` });
-    out.push({ device, result: was ? "removed" : "absent", stream: streamOf(layout, device) });
+    if (e) await retrying(`unregistering ${device}`, () => fleet.jsm.streams.purge(`KV_${fleet.bucket}`, { filter: `$KV.${fleet.bucket}.${registryKey(device)}` }));
+    out.push({ device, result: was ? "removed" : "absent", stream: streamOf(fleet.layout, device) });
   });
-  await reconcileSources(nc, { ...opts, streams: [...new Set(ids.map((id) => streamOf(layout, id)))] });
+  await reconcile(fleet, opts);
   const order = new Map(ids.map((id, i) => [id, i]));
   return out.sort((a, b) => order.get(a.device)! - order.get(b.device)!);
 }
 
 export interface ReconcileResult {
   stream: string;
+  /** Sources this call added / removed (0 when a concurrent call's pass did the work). */
   added: number;
   removed: number;
   sources: number;
 }
 
+export interface ReconcileOptions {
+  /** Rounds (write, re-read) one pass may take before it gives up. Default 20. */
+  rounds?: number;
+  /** How long to wait for a pass that covers this call, holding the lease or not. Default 10 min. */
+  timeoutMs?: number;
+}
+
 /**
- * Sets each shard stream's sources to exactly the registered devices of that shard, re-reading
- * registry and stream until they agree (at most `rounds` updates per stream). Idempotent; a
- * concurrent reconciler that wrote an older view is corrected here, and vice versa.
+ * Sets each shard stream's sources, and the live streams' subjects, to exactly the registered
+ * devices. Idempotent and safe under concurrent calls: one call at a time holds the reconcile
+ * lease (fleet-lease.ts) and runs a pass — read the registry, write what differs, re-read until
+ * registry and streams agree — and a call whose changes a completed pass already saw returns
+ * without writing. So eight concurrent `add-device` calls rewrite the (large) stream configs a
+ * few times, not eight times or more.
  */
-export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & { streams?: string[]; rounds?: number } = {}): Promise<ReconcileResult[]> {
-  await openRegistry(nc, opts);
-  const layout = await readLayout(nc, opts);
-  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
-  const streams = opts.streams ?? shardStreams(layout);
+export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & ReconcileOptions = {}): Promise<ReconcileResult[]> {
+  return reconcile(await openFleet(nc, opts), opts);
+}
+
+async function reconcile(fleet: Fleet, opts: ReconcileOptions): Promise<ReconcileResult[]> {
+  // Every change this call made is in the registry at or before `target`.
+  const target = await retrying("marking the fleet registry changed", () => requestReconcile(fleet.kv));
+  const lease = new ReconcileLease(fleet.kv, `${hostname()}/${process.pid}/${Math.random().toString(36).slice(2, 10)}`);
+  const deadline = Date.now() + (opts.timeoutMs ?? 600_000);
+  for (;;) {
+    if ((await retrying("reading the fleet's reconcile state", () => reconciledThrough(fleet.kv))) >= target) return sourceCounts(fleet);
+    if (await retrying("taking the reconcile lease", () => lease.tryAcquire())) {
+      try {
+        const pass = await reconcilePass(fleet, lease, opts.rounds ?? 20);
+        if (pass) {
+          await retrying("recording the reconcile pass", () => markReconciled(fleet.kv, pass.seq));
+          return pass.results;
+        }
+        // Lease lost mid-pass (we stalled past its staleness): the new holder's pass covers us.
+      } finally {
+        await lease.release();
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new GatewayError("EGW_FLEET", `no reconcile pass covered this call within ${Math.round((opts.timeoutMs ?? 600_000) / 1000)} s (another call holds the lease?): run \`edge-gateway cloud reconcile\``);
+    }
+    await delay(250 + Math.random() * 250);
+  }
+}
+
+/** Per stream, how many registered devices it sources (for a call whose pass someone else ran). */
+async function sourceCounts(fleet: Fleet): Promise<ReconcileResult[]> {
+  const { ids } = await retrying("reading the fleet registry", () => registryIds(fleet.jsm, fleet.bucket));
+  return shardStreams(fleet.layout).map((stream) => ({ stream, added: 0, removed: 0, sources: ids.filter((id) => streamOf(fleet.layout, id) === stream).length }));
+}
+
+/**
+ * One pass under the lease: until registry and streams agree, read the registry, then write
+ * every stream that differs (the shard streams and the live streams at once: they are
+ * different streams, so the hub works on them in parallel). Resolves with the registry sequence
+ * the agreement was checked at, or undefined if the lease was lost before a write.
+ */
+async function reconcilePass(fleet: Fleet, lease: ReconcileLease, rounds: number): Promise<{ seq: number; results: ReconcileResult[] } | undefined> {
+  const { jsm, jsmUpdates, layout } = fleet;
+  const streams = shardStreams(layout);
   const results = new Map<string, ReconcileResult>(streams.map((s) => [s, { stream: s, added: 0, removed: 0, sources: 0 }]));
-  for (let round = 0; round < (opts.rounds ?? 20); round++) {
-    const ids = await retrying("reading the fleet registry", () => registryIds(jsm, opts.bucket ?? FLEET_BUCKET));
-    let dirty = false;
+  for (let round = 0; round < rounds; round++) {
+    const { ids, seq } = await retrying("reading the fleet registry", () => registryIds(jsm, fleet.bucket));
+    const writes: (() => Promise<unknown>)[] = [];
     for (const stream of streams) {
       const want = ids.filter((id) => streamOf(layout, id) === stream);
       const info = await retrying(`reading stream ${stream}`, () => streamInfoOrUndefined(jsm, stream));
@@ -301,21 +380,20 @@ export async function reconcileSources(nc: NatsConnection, opts: FleetOptions & 
       const r = results.get(stream)!;
       r.sources = want.length;
       if (want.length === have.size && want.every((id) => have.has(id))) continue;
-      dirty = true;
       r.added += want.filter((id) => !have.has(id)).length;
       r.removed += [...have].filter((id) => !wantSet.has(id)).length;
       // Keep sources that are not devices (added by hand) as they are.
       const foreign = (info.config.sources ?? []).filter((s) => !sourceDevice(s));
       const sources: StreamSource[] = [...foreign, ...want.map((id) => deviceSource(id, layout.stream))];
       // A timed-out update may still have been applied: the next round re-reads and checks.
-      await retrying(`updating the sources of stream ${stream}`, () => setSources(jsm, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err))));
+      writes.push(() => retrying(`updating the sources of stream ${stream}`, () => setSources(jsmUpdates, info, sources).catch((err) => (transient(err) ? undefined : Promise.reject(err)))));
     }
     // The hub's live interest (LATEST / EVENTS subjects, docs/security.md) follows the registry too.
-    if (await retrying("updating the live streams' subjects", () => setLiveDevices(jsm, ids).catch((err) => (transient(err) ? true : Promise.reject(err))))) dirty = true;
-    if (!dirty) return [...results.values()];
-    // Concurrent reconcilers each rewrite the whole list: a short random pause before checking
-    // again lets the others finish theirs, so fewer rounds rewrite a large stream config.
-    await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 100 * (round + 1))));
+    const live = await retrying("reading the live streams", () => liveDevicesPlan(jsm, ids, jsmUpdates));
+    writes.push(...live.map((w) => () => retrying(`updating the subjects of stream ${w.stream}`, () => w.apply().catch((err) => (transient(err) ? undefined : Promise.reject(err))))));
+    if (writes.length === 0) return { seq, results: [...results.values()] };
+    if (!(await retrying("checking the reconcile lease", () => lease.confirm()))) return undefined;
+    await Promise.all(writes.map((w) => w()));
   }
   throw new GatewayError("EGW_FLEET", "the hub's sources kept changing while reconciling (many concurrent registrations?): run the command again");
 }

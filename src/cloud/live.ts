@@ -104,15 +104,22 @@ async function setDeviceSubjects(nc: NatsConnection, deviceId: string, add: bool
     : { result: changed ? "removed" : "absent", detail: `live interest in device ${deviceId}` };
 }
 
+/** One live stream whose subjects differ from the registry's, and the update that fixes it. */
+export interface LiveUpdate {
+  stream: string;
+  apply(): Promise<unknown>;
+}
+
 /**
- * Sets `LATEST` and `EVENTS` to exactly the given devices' subjects (the fleet registry's).
- * Returns true when it changed a stream, false when both already matched; a stream that does
- * not exist (a hub set up before fleet auth: run `cloud init`) is left alone. Writes the whole
- * list, so the caller re-reads the registry and calls again until nothing changes (concurrent
- * registrations converge, as for the hub sources).
+ * What it takes to set `LATEST` and `EVENTS` to exactly the given devices' subjects (the fleet
+ * registry's): one update per stream that differs, none when both match; a stream that does not
+ * exist (a hub set up before fleet auth: run `cloud init`) is left alone. Each update writes the
+ * whole list, so the caller re-reads the registry and plans again until nothing is left
+ * (fleet.ts). The updates touch different streams and may run in parallel; they go through
+ * `jsmUpdates` (give it a long timeout: at 1,000 subjects one update takes seconds on 2.9.10).
  */
-export async function setLiveDevices(jsm: JetStreamManager, deviceIds: readonly string[]): Promise<boolean> {
-  let changed = false;
+export async function liveDevicesPlan(jsm: JetStreamManager, deviceIds: readonly string[], jsmUpdates: JetStreamManager = jsm): Promise<LiveUpdate[]> {
+  const out: LiveUpdate[] = [];
   for (const [name, subjectOf] of [
     [LIVE_STREAMS.latest, deviceReadingsFilter],
     [LIVE_STREAMS.events, deviceEventsSubjects],
@@ -122,10 +129,9 @@ export async function setLiveDevices(jsm: JetStreamManager, deviceIds: readonly 
     const want = [...new Set(deviceIds.map(subjectOf))].sort();
     const have = (i.config.subjects ?? []).filter((s) => s !== PLACEHOLDER(name)).sort();
     if (want.length === have.length && want.every((s, k) => s === have[k])) continue;
-    await jsm.streams.update(name, { ...i.config, subjects: want.length ? want : [PLACEHOLDER(name)] });
-    changed = true;
+    out.push({ stream: name, apply: () => jsmUpdates.streams.update(name, { ...i.config, subjects: want.length ? want : [PLACEHOLDER(name)] }) });
   }
-  return changed;
+  return out;
 }
 
 /** Adds the device's subjects to `LATEST` and `EVENTS` (idempotent): its live traffic reaches every hub subscriber. */

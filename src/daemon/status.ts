@@ -6,6 +6,7 @@ import type { PublisherStats, SensorLoss } from "../bridge/publisher.js";
 import type { OutputStatus } from "../drivers/gpio/index.js";
 import type { DriverCounters, Reading } from "../drivers/types.js";
 import { packageVersion } from "../version.js";
+import type { LinkState } from "./link-monitor.js";
 import type { GatewayView, MqttView } from "./view.js";
 
 export interface SensorStatus {
@@ -35,7 +36,13 @@ export interface GatewayStatus {
   uptimeMs: number;
   /** Revision of the applied remote config document; null when none (bootstrap file only). */
   configRevision: number | null;
-  link: { hub: "up" | "down" | "unknown"; since: number; checkedAt?: number };
+  /**
+   * The uplink as the leaf sees it (`hub`, since when), and whether the hub is copying this
+   * device's stream (`sourcing`, see {@link LinkState.sourcing}): `waiting` with `hub: up` is a
+   * hub that is not sourcing (JetStream briefly unavailable, a stream leader moving, or the device
+   * not registered), not an outage.
+   */
+  link: { hub: LinkState["hub"]; since: number; sourcing: LinkState["sourcing"]; checkedAt?: number };
   buffer: { messages: number; bytes: number; oldestAgeMs?: number };
   /** Readings of this device the hub stream has not copied yet; null while unknown. */
   hubLag: number | null;
@@ -102,7 +109,7 @@ export function gatewayStatus(daemon: GatewayView): GatewayStatus {
     startedAt: daemon.startedAt,
     uptimeMs: Date.now() - daemon.startedAt,
     configRevision: configRevisionOf(daemon),
-    link: { hub: link.hub, since: link.since, ...(link.checkedAt ? { checkedAt: link.checkedAt } : {}) },
+    link: { hub: link.hub, since: link.since, sourcing: link.sourcing, ...(link.checkedAt ? { checkedAt: link.checkedAt } : {}) },
     buffer: { ...link.buffer },
     hubLag: link.hubLag ?? null,
     publisher: { ...p.stats, healthy: p.healthy, leafConnected: p.leafConnected },

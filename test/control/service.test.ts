@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Svcm } from "@nats-io/services";
 import { requestGateway, ControlServiceError, discoverGateways } from "../../src/cloud/control-client.js";
+import { addDevice, ensureHubStream } from "../../src/cloud/hub.js";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import type { GatewayStatus } from "../../src/daemon/status.js";
 import { cleanupNats, startHubAndLeaves, type HubAndLeaves } from "../helpers/nats.js";
@@ -65,6 +66,10 @@ describe("control service › over the leaf link, from the hub", () => {
 
   it("answers status with device, version, link, buffer, publisher and per-sensor state", async () => {
     await waitFor(() => daemons[0]!.link.hub === "up" && daemons[0]!.link.buffer.messages > 0, { what: "pi-a link up and buffer counted", timeout: 20_000 });
+    // The hub sources pi-a, not pi-b: status tells "hub copying" from "link up, hub not copying".
+    await ensureHubStream(hubNc);
+    await addDevice(hubNc, "pi-a");
+    await waitFor(() => daemons[0]!.link.sourcing === "active", { what: "the hub sourcing pi-a's stream", timeout: 45_000 });
     const s = await requestGateway<GatewayStatus>(hubNc, "pi-a", "status");
     expect(s.device).toBe("pi-a");
     expect(s.region).toBe("eu-west");
@@ -72,6 +77,7 @@ describe("control service › over the leaf link, from the hub", () => {
     expect(s.uptimeMs).toBeGreaterThan(0);
     expect(s.configRevision).toBeNull();
     expect(s.link.hub).toBe("up");
+    expect(s.link.sourcing).toBe("active");
     expect(s.buffer.messages).toBeGreaterThan(0);
     expect(s.publisher.healthy).toBe(true);
     expect(s.publisher.accepted).toBeGreaterThan(0);
@@ -89,12 +95,15 @@ describe("control service › over the leaf link, from the hub", () => {
     const text = await runCli(["status", "pi-a", "--server", net.hub.url]);
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/^device pi-a \(eu-west\)\s+edge-gateway 0\.1\.0\s+up /);
-    expect(text.stdout).toMatch(/link: hub up/);
+    expect(text.stdout).toMatch(/^link: hub up for .+?, hub sourcing active {2}buffer: /m);
     expect(text.stdout).toMatch(/^SENSOR\s+DRIVER\s+HEALTH\s+LAST READING/m);
     expect(text.stdout).toMatch(/^pi-a-temp\s+simulated\s+ok\s+[\d.]+ Cel/m);
     expect(text.stdout).toMatch(/^relay\s+17\s+off/m);
     const raw = await runCli(["status", "pi-b", "--server", net.hub.url, "--json"]);
-    expect((JSON.parse(raw.stdout) as GatewayStatus).device).toBe("pi-b");
+    const b = JSON.parse(raw.stdout) as GatewayStatus;
+    expect(b.device).toBe("pi-b");
+    expect(b.link).toMatchObject({ hub: "up", sourcing: "waiting" });
+    expect((await runCli(["status", "pi-b", "--server", net.hub.url])).stdout).toMatch(/^link: hub up for .+?, hub sourcing waiting {2}buffer: /m);
   });
 
   it("reads a sensor now (a fresh poll), and sets a GPIO output (the fake pin sees the level)", async () => {

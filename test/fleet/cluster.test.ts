@@ -11,6 +11,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { ensureHubConfigBucket } from "../../src/cloud/hub.js";
 import { ensureFleet, registerDevices, registeredDevices, shardOf, shardStreams, streamOf } from "../../src/cloud/fleet.js";
 import { listDevices } from "../../src/cloud/hub.js";
+import { ensureLiveStreams } from "../../src/cloud/live.js";
 import { LinkMonitor } from "../../src/daemon/link-monitor.js";
 import { silentLogger } from "../../src/logger.js";
 import { cleanupNats, leafNodeOf, startHubCluster, startLeaf, waitForJetStreamCluster, waitForLeafLink, type HubCluster } from "../helpers/nats.js";
@@ -74,10 +75,12 @@ describe("fleet › 3-node hub cluster", () => {
     expect(leafNodeOf(c, leaf)).toBeGreaterThan(0);
   });
 
-  it("concurrent registration: 8 CLI processes at once (each with a dead node first in --server), none lost", async () => {
+  it("concurrent registration: 8 CLI processes at once (each with a dead node first in --server), none lost, live subjects too", async () => {
     const c = await cluster();
     const nc = await client(c);
+    // What `cloud init --replicas 3` creates: the live streams are reconciled with the sources.
     await ensureFleet(nc, { replicas: 3 });
+    await ensureLiveStreams(nc, { replicas: 3 });
     await c.nodes[0]!.kill9();
     await waitForJetStreamCluster(c);
     const servers = c.urls.join(",");
@@ -95,6 +98,9 @@ describe("fleet › 3-node hub cluster", () => {
     expect(await registeredDevices(nc)).toEqual([...all].sort());
     const sourced = await listDevices(nc, { streams: ["TELEMETRY"] });
     expect(sourced.map((d) => d.device)).toEqual([...all].sort());
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info("LATEST")).config.subjects?.sort()).toEqual(all.map((id) => `sensors.*.*.${id}.>`).sort());
+    expect((await jsm.streams.info("EVENTS")).config.subjects?.sort()).toEqual(all.map((id) => `gateway.${id}.events.>`).sort());
   }, 180_000);
 
   it("shards: devices spread over K streams by a stable hash; devices and ingest see every shard", async () => {
