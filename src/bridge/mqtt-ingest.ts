@@ -13,6 +13,7 @@ import { countRejected, newCounters } from "../drivers/util.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import { decodeMessage, Payload } from "./mqtt/decode.js";
 import { matchTopic } from "./mqtt/topic.js";
+import { DeferredPubacks } from "./mqtt/pubacks.js";
 import type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
 import { redactUrl } from "./mqtt/url.js";
@@ -21,6 +22,8 @@ export type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReaso
 
 /** Readings buffered between the broker and the consumer before we stop acknowledging messages. */
 const QUEUE_LIMIT = 1000;
+/** QoS 1 messages taken in whose PUBACK waits for the leaf (see DeferredPubacks). */
+const MAX_HELD_PUBACKS = 1000;
 /** How long `close()` waits for a clean MQTT DISCONNECT before dropping the socket. */
 const END_GRACE_MS = 2000;
 
@@ -198,28 +201,50 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       throw new GatewayError("EGW_MQTT", `cannot create an MQTT client for ${redactUrl(config.url)}: ${errorMessage(cause)}`, { cause });
     }
 
+    // QoS 1 with holdAcks: MQTT.js reads on at once, the PUBACKs wait (in order) for the leaf.
+    // This hooks MQTT.js's internal `_sendPacket` (mqtt 5.x); without it, each message holds
+    // MQTT.js until its readings are stored (correct, one message at a time).
+    const sendPacket = (client as unknown as { _sendPacket?: (packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]) => void })._sendPacket;
+    const pubacks = holdAcks && typeof sendPacket === "function" ? new DeferredPubacks(MAX_HELD_PUBACKS) : undefined;
+    if (pubacks && sendPacket) {
+      const original = sendPacket.bind(client);
+      (client as unknown as { _sendPacket: typeof sendPacket })._sendPacket = (packet, cb, ...rest) => {
+        if (packet.cmd === "puback" && packet.messageId !== undefined && pubacks.take(packet.messageId, () => original(packet, undefined, ...rest))) {
+          cb?.();
+          return;
+        }
+        original(packet, cb, ...rest);
+      };
+    }
+
     const accept = (packet: IPublishPacket, done: () => void) => {
       const readings = route(packet);
-      if (!holdAcks || packet.qos === 0 || readings.length === 0) {
+      const deferred = pubacks && packet.qos === 1 && packet.messageId !== undefined;
+      if (!holdAcks || packet.qos === 0 || (readings.length === 0 && !deferred)) {
         for (const r of readings) queue.push(r);
         done();
         notify();
         return;
       }
       // QoS 1/2: acknowledged to the broker only once every reading of it is stored (issue 18).
+      const acknowledge = deferred ? pubacks.expect(packet.messageId!) : (ok: boolean) => void (ok && done());
       let left = readings.length;
       let refused = false;
       for (const r of readings) {
         let settled = false;
         queue.push({
           ...r,
-          settle: (acknowledge) => {
+          settle: (ok) => {
             if (settled) return;
             settled = true;
-            if (!acknowledge) refused = true;
-            if (--left === 0 && !refused) done();
+            if (!ok) refused = true;
+            if (--left === 0) acknowledge(!refused);
           },
         });
+      }
+      if (deferred) {
+        if (readings.length === 0) acknowledge(true);
+        pubacks.proceed(done);
       }
       notify();
     };
@@ -280,6 +305,8 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       log.debug({ err: errorMessage(err) }, "MQTT client error");
     });
     client.on("close", () => {
+      // PUBACKs still held belong to this connection: the broker delivers those messages again.
+      pubacks?.reset();
       if (stopping) return;
       if (health !== "error") log.warn({ err: lastError ? errorMessage(lastError) : undefined, retryInMs: reconnectPeriod }, "MQTT broker unreachable; reconnecting");
       report(
