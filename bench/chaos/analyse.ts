@@ -201,11 +201,23 @@ export function analyse(o: Observation): Verdict {
   const leafKills = o.faults.filter((f) => f.kind === "leaf-kill");
   // Per sensor, where each restarted process's seqs begin (the end of its declared skip + 1).
   const starts = new Map<string, { seq: number; run: number }[]>();
+  const stored = [...o.leaf, ...o.hub];
   o.runs.forEach((r, i) => {
     for (const [sensor, [, to]] of Object.entries(r.skipped ?? {})) {
       const list = starts.get(sensor) ?? [];
       list.push({ seq: to + 1, run: i });
       starts.set(sensor, list);
+    }
+    // A clean start (after a SIGTERM, which stores or keeps everything it took) declares no
+    // skip: it begins right after the highest seq taken before it started.
+    if (i > 0 && !r.skipped) {
+      const top = new Map<string, number>();
+      for (const m of stored) if (m.ts < r.startedAt && m.seq > (top.get(m.sensor) ?? 0)) top.set(m.sensor, m.seq);
+      for (const [sensor, seq] of top) {
+        const list = starts.get(sensor) ?? [];
+        list.push({ seq: seq + 1, run: i });
+        starts.set(sensor, list);
+      }
     }
   });
   /** The run that issued `seq` of `sensor`, when the skips tell (undefined otherwise). */

@@ -62,6 +62,34 @@ describe("chaos › verdict", () => {
     expect(v2.broken).toHaveLength(1);
   });
 
+  it("attributes a lost seq to the process that issued it, also one that started cleanly after a SIGTERM (leaf recovering at its kill: allowed; leaf up: not)", () => {
+    const base = { exact: false, accepted: 0, published: 0, duplicates: 0, dropped: 0, rejected: 0, leftUnpublished: 0 };
+    // Run 0 stores 1 and is killed (fault 0); run 1 declares 2..2 skipped, stores 3..4 and is stopped
+    // by SIGTERM (fault 1); run 2 starts cleanly at 5, holds 5..6 and is killed (fault 2); run 3
+    // declares 7..16 skipped and stores 17.
+    const leaf = [msg("a", 1, 100), msg("a", 3, 1100), msg("a", 4, 1200), msg("a", 17, 3100)];
+    const runs = [
+      { ...base, startedAt: 0, endedAt: 1000, end: "kill" as const, fault: 0 },
+      { ...base, startedAt: 1000, endedAt: 1500, end: "term" as const, fault: 1, skipped: { a: [2, 2] as [number, number] } },
+      { ...base, startedAt: 1500, endedAt: 2000, end: "kill" as const, fault: 2 },
+      { ...base, startedAt: 3000, end: "final" as const, skipped: { a: [7, 16] as [number, number] } },
+    ];
+    const faults = (leafReadyForMs: number) => [
+      { kind: "daemon-kill" as const, at: 1000, leafUp: false },
+      { kind: "daemon-term" as const, at: 1500, leafUp: true, leafReadyForMs: 60_000 },
+      { kind: "daemon-kill" as const, at: 2000, leafUp: true, leafReadyForMs },
+    ];
+    const recovering = analyse(obs(leaf, { runs, faults: faults(500) }));
+    expect(recovering.losses.filter((l) => l.seq === 5 || l.seq === 6)).toEqual([
+      { sensor: "a", seq: 5, cause: "daemon-killed-leaf-recovering", fault: 2 },
+      { sensor: "a", seq: 6, cause: "daemon-killed-leaf-recovering", fault: 2 },
+    ]);
+    expect(recovering.broken).toEqual([]);
+    const up = analyse(obs(leaf, { runs, faults: faults(5000) }));
+    expect(up.lossByCause["daemon-killed-leaf-up"]).toBe(2);
+    expect(up.broken.join()).toMatch(/not explained/);
+  });
+
   it("finds readings a daemon accepted that left no seq gap and no count", () => {
     const leaf = [msg("a", 1, 100), msg("a", 2, 200)];
     const run = { startedAt: 0, endedAt: 300, end: "term" as const, exact: true, accepted: 5, published: 2, duplicates: 0, dropped: 1, rejected: 0, leftUnpublished: 1 };
