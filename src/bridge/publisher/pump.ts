@@ -76,7 +76,10 @@ export class Pump {
     const ackTimeoutMs = o.ackTimeoutMs ?? (loopback ? LOOPBACK_ACK_TIMEOUT_MS : REMOTE_ACK_TIMEOUT_MS);
     this.acks.timeout = ackTimeoutMs;
     // JetStream API calls (stream info, the seq floor) may take longer than a PubAck on a busy leaf.
-    const apiTimeoutMs = Math.max(ackTimeoutMs, REMOTE_ACK_TIMEOUT_MS);
+    // A local leaf answers in milliseconds; a request sent while its JetStream was still starting
+    // may never be answered, and waiting 5 s for it keeps readings in memory that long (seen in
+    // the chaos runs). So 1.5 s on loopback (then the retry, at most 1 s later), 5 s otherwise.
+    const apiTimeoutMs = loopback && o.ackTimeoutMs === undefined ? 1500 : Math.max(ackTimeoutMs, REMOTE_ACK_TIMEOUT_MS);
     this.stream = new LeafStream(nc, { deviceId: o.deviceId, stream: o.stream, maxBytes: o.maxBytes, maxAgeMs: o.maxAgeMs, duplicateWindowMs: o.duplicateWindowMs, timeoutMs: apiTimeoutMs, logger: this.d.logger });
     this.acks.attach(nc, o.inboxPrefix ?? (nc as unknown as { options?: { inboxPrefix?: string } }).options?.inboxPrefix ?? "_INBOX");
     this.connected = !nc.isClosed();
