@@ -189,6 +189,13 @@ function sum<K extends "missing" | "visibleGaps" | "counted" | "invisible">(rows
   return rows.reduce((n, r) => n + r[k], 0);
 }
 
+/** The processes killed with their leaf up and ready that lost readings (to look up in daemon.log). */
+function leafUpMissing(v: Verdict): string[] {
+  const rows = v.runs.filter((r) => r.leafUpAtEnd && (r.leafReadyForMs ?? Infinity) >= LEAF_RECOVERY_MS && r.missing > 0);
+  if (rows.length === 0) return [];
+  return [`  killed with the leaf up and ready, yet missing readings: ${rows.map((r) => `process ${r.run} (fault #${r.fault}, ready ${((r.leafReadyForMs ?? NaN) / 1000).toFixed(1)} s): ${r.missing}`).join("; ")}`];
+}
+
 /** Missing readings per daemon process, grouped by how it ended and whether the leaf was up. */
 function perEnding(v: Verdict): string {
   const groups = new Map<string, { n: number; missing: number; max: number }>();
@@ -230,6 +237,7 @@ export function summary(a: Args, r: Awaited<ReturnType<typeof runChaos>>): strin
     `daemon counters: ${v.daemonAckedNew} new PubAcks, ${v.daemonDropped} dropped (queue full), ${v.daemonLeftUnpublished} left unpublished at SIGTERM`,
     `readings accepted by a daemon and stored nowhere: ${sum(v.runs, "missing")} (${sum(v.runs, "visibleGaps")} visible gaps, ${sum(v.runs, "counted")} counted, ${v.invisibleLosses} without a trace)`,
     `  per ending: ${perEnding(v)}`,
+    ...leafUpMissing(v),
     "",
     v.broken.length === 0 ? "PASS: every invariant holds" : `FAIL:\n${v.broken.map((b) => `  - ${b}`).join("\n")}`,
   ];
