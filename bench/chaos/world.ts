@@ -252,9 +252,14 @@ export class World {
   /** When the leaf's JetStream last became able to store (after its start or a SIGCONT). */
   leafReadyAt = 0;
 
-  /** ms the leaf has been able to store readings, or undefined while it is down or stopped. */
+  /**
+   * ms the leaf has been able to store readings: 0 while it runs but its stream does not answer
+   * yet (just restarted), undefined while it is down or stopped, or when readiness is unknown
+   * (its stream did not answer within 30 s of a restart: then kills count as "leaf up").
+   */
   get leafReadyForMs(): number | undefined {
-    return this.leafUp && this.leafReadyAt > 0 ? Date.now() - this.leafReadyAt : undefined;
+    if (!this.leafUp || this.leafReadyAt < 0) return undefined;
+    return this.leafReadyAt === 0 ? 0 : Date.now() - this.leafReadyAt;
   }
 
   /** Starts the leaf again (after a kill -9) and notes when its JetStream answers. */
@@ -269,7 +274,7 @@ export class World {
       }, 30_000, "the leaf's stream after a restart");
       this.leafReadyAt = Date.now();
     } catch {
-      // Left at 0: kills now count as "leaf up" with an unknown readiness.
+      this.leafReadyAt = -1; // unknown: kills count as "leaf up" (the strict reading)
     } finally {
       await nc.close();
     }
