@@ -206,6 +206,8 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     // MQTT.js until its readings are stored (correct, one message at a time).
     const sendPacket = (client as unknown as { _sendPacket?: (packet: { cmd: string; messageId?: number }, cb?: () => void, ...rest: unknown[]) => void })._sendPacket;
     const pubacks = holdAcks && typeof sendPacket === "function" ? new DeferredPubacks(MAX_HELD_PUBACKS) : undefined;
+    /** Counts closed connections: an acknowledgement is only sent on the connection of its message. */
+    let connection = 0;
     if (pubacks && sendPacket) {
       const original = sendPacket.bind(client);
       (client as unknown as { _sendPacket: typeof sendPacket })._sendPacket = (packet, cb, ...rest) => {
@@ -227,7 +229,9 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
         return;
       }
       // QoS 1/2: acknowledged to the broker only once every reading of it is stored (issue 18).
-      const acknowledge = deferred ? pubacks.expect(packet.messageId!) : (ok: boolean) => void (ok && done());
+      // Held MQTT.js (QoS 2, or no hook): `done` only on the connection the message came on.
+      const conn = connection;
+      const acknowledge = deferred ? pubacks.expect(packet.messageId!) : (ok: boolean) => void (ok && conn === connection && done());
       let left = readings.length;
       let refused = false;
       for (const r of readings) {
@@ -307,6 +311,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     client.on("close", () => {
       // PUBACKs still held belong to this connection: the broker delivers those messages again.
       pubacks?.reset();
+      connection++;
       if (stopping) return;
       if (health !== "error") log.warn({ err: lastError ? errorMessage(lastError) : undefined, retryInMs: reconnectPeriod }, "MQTT broker unreachable; reconnecting");
       report(
