@@ -1,6 +1,9 @@
 /**
- * Over 300 lines on purpose: one closure owns the client's lifecycle, routing, back-pressure and
- * reconnect state; split, that state would have to be shared across modules.
+ * Over 400 lines on purpose, one job (one broker session → readings): one closure owns the
+ * client's lifecycle, routing, back-pressure, held acknowledgements and reconnect state; split,
+ * that state would have to be shared across modules. What stands alone is elsewhere: payload
+ * decoding (mqtt/decode.ts), topic matching (mqtt/topic.ts), the ordered PUBACK queue
+ * (mqtt/pubacks.ts).
  *
  * MQTT ingest: subscribes to a site's MQTT broker (Tasmota, zigbee2mqtt, …) and yields the
  * messages as {@link Reading}s, like a driver. Knows nothing about NATS: the daemon publishes

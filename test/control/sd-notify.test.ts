@@ -102,7 +102,7 @@ function state(over: Partial<SupervisedState> = {}): SupervisedState {
 }
 
 describe("systemd watchdog › a publish stall keeps the queue (issue 18)", () => {
-  it("before withholding WATCHDOG=1 on a stall, the daemon writes what it holds (with seqs) to held.json, which the next start publishes first", async () => {
+  it("before withholding WATCHDOG=1 on a stall, the daemon writes what it holds (with seqs) to held.json", async () => {
     const { Daemon } = await import("../../src/daemon/daemon.js");
     const { validateBootstrap } = await import("../../src/config/index.js");
     const { readFile } = await import("node:fs/promises");
