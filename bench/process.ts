@@ -35,6 +35,8 @@ export interface Edge {
   nc: NatsConnection;
   jsm: JetStreamManager;
   stored(): Promise<number>;
+  /** An empty stream with no duplicate window history: before each daemon or baseline. */
+  fresh(): Promise<void>;
 }
 
 /** Hub + leaf (the device's real leaf config) with a direct leaf link; the leaf stream exists. */
@@ -46,8 +48,24 @@ export async function startEdge(): Promise<Edge> {
   await until(() => leaf.leafLinkUp(), 20_000, "leaf link");
   const nc = await connect({ servers: leaf.url });
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: STREAM, subjects: ["sensors.>"], max_bytes: 1024 ** 3, duplicate_window: 120e9 });
-  return { hub, leaf, nc, jsm, stored: async () => (await jsm.streams.info(STREAM)).state.messages };
+  // The limits the daemon's config asks for: a daemon start finds the stream as it wants it
+  // (no stream update in its cold start).
+  const b = v.value.buffer;
+  const STREAM_CONFIG = { name: STREAM, subjects: ["sensors.>"], max_bytes: b.maxBytes, max_age: b.maxAge * 1e6, duplicate_window: b.duplicateWindow * 1e6 };
+  await jsm.streams.add(STREAM_CONFIG);
+  return {
+    hub,
+    leaf,
+    nc,
+    jsm,
+    stored: async () => (await jsm.streams.info(STREAM)).state.messages,
+    async fresh() {
+      // A purge keeps the stream's duplicate window, so a new daemon (fresh state dir, seq from 1)
+      // would meet its predecessor's msg ids as collisions. Delete and add instead.
+      await jsm.streams.delete(STREAM);
+      await jsm.streams.add(STREAM_CONFIG);
+    },
+  };
 }
 
 /** Spawns `edge-gateway run` with `sensors` simulated sensors every `every`. */
@@ -100,14 +118,14 @@ export async function throughputBench(edge: Edge): Promise<ThroughputResult> {
   const bare: number[] = [];
   const cold: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    await edge.jsm.streams.purge(STREAM);
+    await edge.fresh();
     const d = await spawnDaemon(edge, 50, "1ms");
     cold.push(await firstStored(edge, d.spawnedAt, 0, "the daemon's first reading"));
     await pause(warm);
     daemon.push(await storedRate(edge, window));
     await stopChild(d.proc);
 
-    await edge.jsm.streams.purge(STREAM);
+    await edge.fresh();
     const b = child(process.execPath, [BARE, "js", edge.leaf.url, "1024"]);
     await firstStored(edge, performance.now(), 0, "the bare loop's first reading");
     await pause(warm);
@@ -199,7 +217,7 @@ export async function steadyBench(edge: Edge): Promise<SteadyResult> {
   const b = newSide();
   const bareNode: number[] = [];
   for (let r = 0; r < rounds; r++) {
-    await edge.jsm.streams.purge(STREAM);
+    await edge.fresh();
     const daemon = await spawnDaemon(edge, 10, "10ms");
     await firstStored(edge, daemon.spawnedAt, 0, "the daemon's first reading");
     await measureSide(daemon.proc, sub, DEVICE, d, warm, window);
@@ -238,7 +256,7 @@ export async function steadyBench(edge: Edge): Promise<SteadyResult> {
 
 /** One daemon at 1k/s for `durationMs`: RSS every 10 s; growth = last minute's median − first minute's. */
 export async function soakBench(edge: Edge, durationMs: number) {
-  await edge.jsm.streams.purge(STREAM);
+  await edge.fresh();
   const idle = child(process.execPath, ["-e", "setInterval(() => {}, 1000)"]);
   const daemon = await spawnDaemon(edge, 10, "10ms");
   await firstStored(edge, daemon.spawnedAt, 0, "the daemon's first reading");

@@ -164,6 +164,16 @@ export class SeqStore {
     return seq;
   }
 
+  /**
+   * Asks for the sensor's next block without taking a seq (a reading of it waits): the write
+   * started (or queued) now covers it together with every other sensor that asked.
+   */
+  want(sensor: string): void {
+    const s = this.entry(sensor);
+    s.active = true;
+    if (s.reservedEnd - s.last < s.block >> 1) this.reserve();
+  }
+
   /** True when `next(sensor)` would hand out a seq now (its floor is known and its block is on disk). */
   hasRoom(sensor: string): boolean {
     const s = this.sensors.get(sensor);

@@ -34,8 +34,8 @@ function reading(sensor: string, i: number): Reading {
   return { sensor, type: "temperature", ts: Date.now(), value: i, unit: "Cel", quality: "good" };
 }
 
-async function publisher(opts: { queueSize?: number; maxRatePerSensor?: number; state?: string } = {}) {
-  const seqs = await SeqStore.open(opts.state ?? (await tempDir()), silentLogger());
+async function publisher(opts: { queueSize?: number; maxRatePerSensor?: number; state?: string; seqs?: SeqStore } = {}) {
+  const seqs = opts.seqs ?? (await SeqStore.open(opts.state ?? (await tempDir()), silentLogger()));
   const p = new Publisher({
     deviceId: DEVICE,
     region: "eu-west",
@@ -158,6 +158,31 @@ describe("publisher › seqs are never reused (issue 18 #1)", () => {
     const closed = JSON.parse(await (await import("node:fs/promises")).readFile(join(state, "seq.json"), "utf8"));
     expect(closed).toMatchObject({ clean: true, next: { x: got.length + 1 } });
   });
+});
+
+describe("publisher › cold start (issue 13)", () => {
+  for (const streamHolds of ["nothing", "another device's readings"] as const) {
+    it(`50 sensors' first readings need one seq.json write, not one per sensor (stream holds ${streamHolds})`, async () => {
+      const server = await startJetStreamServer();
+      const nc = await connectTo(server);
+      await (await jetstreamManager(nc)).streams.add({ name: "TELEMETRY", subjects: ["sensors.>"] });
+      if (streamHolds !== "nothing") {
+        // A stream that is not empty: every sensor's floor is looked up (in parallel) first.
+        await jetstream(nc).publish("sensors.temperature.eu-west.other.s", "{}", { msgID: "other.s.1" });
+      }
+      const seqs = await SeqStore.open(await tempDir(), silentLogger());
+      const p = await publisher({ seqs });
+      for (let i = 0; i < 50; i++) p.accept(reading(`s${i}`, i));
+      p.attach(nc);
+      expect(await p.flush(10_000)).toBe(true);
+      expect(p.stats.published).toBe(50);
+      // 0.1 and the first cut of 0.2 wrote one block per sensor, one after the other (50 writes,
+      // ~10 ms each with fsync): the whole cold start waited for them.
+      expect(seqs.writes).toBeLessThanOrEqual(2);
+      const stored = (await readStream(nc, "TELEMETRY")).filter((r) => r.msgId?.startsWith(`${DEVICE}.`));
+      expect(stored.map((r) => r.body.seq)).toEqual(Array(50).fill(1));
+    });
+  }
 });
 
 describe("seq store › unclean stop", () => {

@@ -64,6 +64,7 @@ export class Publisher implements AsyncDisposable {
       loss: (sensor, kind) => this.loss(sensor, kind),
       idle: () => this.notifyIdle(),
       numbered: (e) => this.numbered(e),
+      lateSensors: () => this.lateSeqs.keys(),
     });
     if (opts.onLoss) {
       this.lossTimer = setInterval(() => this.reportLoss(), opts.lossReportMs ?? 10_000);

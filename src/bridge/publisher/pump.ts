@@ -38,6 +38,8 @@ export interface PumpDeps {
   idle(): void;
   /** `e`, accepted without a seq, got one now. */
   numbered(e: Entry): void;
+  /** Sensors with readings still waiting for a seq (their floor or block is not there yet). */
+  lateSensors(): Iterable<string>;
 }
 
 export class Pump {
@@ -295,8 +297,12 @@ export class Pump {
       }
       const sensor = this.needFloor;
       if (sensor !== undefined) {
+        // Every sensor still waiting for its floor at once (at a start, all of them), not one
+        // lookup per drain: a start with 50 sensors asks the local leaf 50 times in parallel.
+        const need = new Set([sensor, ...[...this.d.lateSensors()].filter((s) => seqs.needsFloor(s))]);
         try {
-          seqs.floor(sensor, await this.stream!.lastStoredSeq(sensor));
+          const floors = await Promise.all([...need].map(async (s) => [s, await this.stream!.lastStoredSeq(s)] as const));
+          for (const [s, seq] of floors) seqs.floor(s, seq);
           this.needFloor = undefined;
         } catch (err) {
           this.fail(err, "cannot look up the last stored seq; retrying", { sensor });
@@ -305,6 +311,12 @@ export class Pump {
       }
       if (this.needBlock) {
         this.needBlock = false;
+        // Every sensor whose readings wait for a seq asks for its block now, so one write (not
+        // one per sensor, one after the other) makes them all durable.
+        for (const s of this.d.lateSensors()) {
+          if (seqs.needsFloor(s) && this.streamEmpty) seqs.floor(s, undefined);
+          if (!seqs.needsFloor(s)) seqs.want(s);
+        }
         await seqs.reserved();
         if (seqs.failing) {
           // The reservation could not be written (logged by the store): try again later.
