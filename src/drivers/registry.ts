@@ -36,11 +36,26 @@ export function lazy<C>(load: () => Promise<DriverFactory<C>>): DriverFactory<C>
       await inner?.close();
     };
     return {
-      async *start(signal: AbortSignal): AsyncGenerator<Reading> {
-        const factory = await load();
-        if (closed || signal.aborted) return;
-        inner = factory(config, ctx);
-        yield* inner.start(signal);
+      // Once loaded, `next` is the loaded driver's own: no generator between it and the runner
+      // (a `yield*` costs microtask hops per reading; issue 13).
+      start(signal: AbortSignal): AsyncIterableIterator<Reading> {
+        let it: AsyncIterator<Reading> | undefined;
+        const open = async (): Promise<IteratorResult<Reading>> => {
+          const factory = await load();
+          if (closed || signal.aborted) return { done: true, value: undefined };
+          inner = factory(config, ctx);
+          it = inner.start(signal)[Symbol.asyncIterator]();
+          return it.next();
+        };
+        const iter: AsyncIterableIterator<Reading> = {
+          [Symbol.asyncIterator]: () => iter,
+          next: () => (it ? it.next() : open()),
+          return: async () => {
+            await it?.return?.();
+            return { done: true, value: undefined };
+          },
+        };
+        return iter;
       },
       poll: async () => inner?.poll?.(),
       close,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { positiveDuration, sensorCommon } from "../config/primitives.js";
 import type { Driver, DriverContext, Reading } from "./types.js";
-import { ticker } from "./util.js";
+import { mapAsync, ticker } from "./util.js";
 
 /** Options of the simulated driver. */
 export const simulatedSensor = z.strictObject({
@@ -51,10 +51,9 @@ export function createSimulated(config: SimulatedSensor, ctx: DriverContext): Dr
   };
 
   return {
-    async *start(signal: AbortSignal) {
+    start(signal: AbortSignal) {
       if (closed.signal.aborted) closed = new AbortController();
-      const stop = AbortSignal.any([signal, closed.signal]);
-      for await (const _ of ticker(config.interval, stop)) yield sample();
+      return mapAsync(ticker(config.interval, AbortSignal.any([signal, closed.signal])), sample);
     },
     async poll() {
       return [sample()];

@@ -39,6 +39,65 @@ describe("clock › monotonic scheduling", () => {
     await done;
   });
 
+  it("tickers of one interval started at different times tick together on its grid (one wake-up for all), a slow consumer skips missed ticks", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const abort = new AbortController();
+    const at: Record<string, number[]> = { a: [], b: [], slow: [] };
+    const run = async (name: string, work = 0) => {
+      for await (const t of ticker(1000, abort.signal)) {
+        at[name]!.push(Math.round(performance.now()));
+        if (work) await new Promise((r) => setTimeout(r, work));
+        void t;
+      }
+    };
+    await vi.advanceTimersByTimeAsync(130);
+    const a = run("a");
+    await vi.advanceTimersByTimeAsync(600);
+    const b = run("b");
+    const slow = run("slow", 1500);
+    await vi.advanceTimersByTimeAsync(3500);
+    // Each reads at once when started, then on every multiple of 1 s.
+    expect(at.a).toEqual([130, 1000, 2000, 3000, 4000]);
+    expect(at.b).toEqual([730, 1000, 2000, 3000, 4000]);
+    // Busy 1.5 s after each tick: the ticks that fell in that time are skipped, not bunched.
+    expect(at.slow).toEqual([730, 3000]);
+    abort.abort();
+    await vi.advanceTimersByTimeAsync(2000);
+    await Promise.all([a, b, slow]);
+  });
+
+  it("ticker ends on abort while waiting and on a break, and leaves no timer or abort listener behind", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance"] });
+    const abort = new AbortController();
+    const seen: number[] = [];
+    const waiting = (async () => {
+      for await (const t of ticker(1000, abort.signal)) seen.push(Math.round(t));
+    })();
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(seen).toEqual([0, 1000]);
+    expect(vi.getTimerCount()).toBe(1); // waiting for 2000
+    abort.abort();
+    await waiting;
+    expect(vi.getTimerCount()).toBe(0);
+
+    const other = new AbortController();
+    const add = vi.spyOn(other.signal, "addEventListener");
+    const remove = vi.spyOn(other.signal, "removeEventListener");
+    let n = 0;
+    const broke = (async () => {
+      for await (const _ of ticker(1000, other.signal)) if (++n === 2) break;
+    })();
+    await vi.advanceTimersByTimeAsync(1000);
+    await broke;
+    expect(n).toBe(2);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(add).toHaveBeenCalledTimes(1); // one listener for the whole schedule
+    expect(remove).toHaveBeenCalledTimes(1);
+    // An aborted signal: nothing at all.
+    for await (const _ of ticker(1000, AbortSignal.abort())) n++;
+    expect(n).toBe(2);
+  });
+
   it("the deadband heartbeat is due after `heartbeat` on the monotonic clock, whatever the readings' wall-clock ts say", () => {
     let mono = 0;
     const f = new ReadingFilter({ deadband: 1, heartbeat: 60_000, range: undefined }, { clock: () => mono });

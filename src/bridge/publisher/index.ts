@@ -145,7 +145,7 @@ export class Publisher implements AsyncDisposable {
     this.number(e);
     const dropped = this.queue.push(e);
     if (dropped) this.drop(dropped);
-    this.pump.drain();
+    this.pump.kick();
   }
 
   /**

@@ -58,6 +58,7 @@ export class Pump {
   private needFloor?: string;
   private needBlock = false;
   private draining = false;
+  private kicked = false;
   private wake?: () => void;
   private lastLog = new Map<string, number>();
 
@@ -90,7 +91,21 @@ export class Pump {
     this.prepare();
   }
 
-  /** Sends what it can now. Called after every accepted reading; cheap when there is nothing to do. */
+  /**
+   * Drains once, later in this turn of the event loop (its check phase): the readings accepted
+   * in one turn (sensors on one tick, a socket chunk of MQTT messages) go out in one socket write
+   * instead of one write each (issue 13: a third of the CPU at 1k readings/s was writes).
+   */
+  kick(): void {
+    if (this.kicked || this.closed) return;
+    this.kicked = true;
+    setImmediate(() => {
+      this.kicked = false;
+      this.drain();
+    });
+  }
+
+  /** Sends what it can now; cheap when there is nothing to do. */
   drain(): void {
     if (this.draining || this.preparing || !this.connected || !this.streamReady || this.closed) return;
     const nc = this.nc!;
