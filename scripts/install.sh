@@ -185,7 +185,7 @@ fi
 # Preconditions
 
 [ "$IS_ROOT" = 1 ] || [ -n "$ROOT" ] || die "run as root (sudo), or pass --root DIR" 1
-[ -f "$SOURCE/dist/cli/main.js" ] || die "$SOURCE/dist/cli/main.js is missing: run 'npm ci' in $SOURCE first (it builds dist/)" 2
+[ -f "$SOURCE/dist/bundle/main.js" ] || die "$SOURCE/dist/bundle/main.js is missing: run 'npm ci' in $SOURCE first (it builds dist/)" 2
 [ -z "$CREDS" ] || [ -r "$CREDS" ] || die "--creds $CREDS: cannot read the file" 1
 [ -z "$TLS_CA" ] || [ -r "$TLS_CA" ] || die "--tls-ca $TLS_CA: cannot read the file" 1
 if [ "$(node_major)" -lt 20 ]; then

@@ -1,5 +1,5 @@
 /**
- * Builds dist/ once before the suite: the deploy tests run the built `bin/edge-gateway.js`
+ * Builds dist/ and its CLI bundle once before the suite: the deploy tests run the built `bin/edge-gateway.js`
  * (as systemd and the container do), and must not test a stale build.
  */
 import { execFileSync } from "node:child_process";
@@ -11,4 +11,6 @@ export default function setup(): void {
     cwd: root,
     stdio: "inherit",
   });
+  // The bin runs the bundle of dist/ (scripts/bundle.mjs), as `npm run build` makes it.
+  execFileSync(process.execPath, [fileURLToPath(new URL("../scripts/bundle.mjs", import.meta.url))], { cwd: root, stdio: "inherit" });
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { packageVersion } from "../version.js";
 import { EXIT, stdio, type Command, type Io } from "./command.js";
 
 /**
@@ -24,13 +24,10 @@ export const commands: Record<string, CommandEntry> = {
   devices: { summary: "discover the connected gateways ($SRV.PING)", load: async () => (await import("./devices.js")).devices },
 };
 
+/** The package version, or `unknown` when package.json cannot be read. */
 export function version(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-    return pkg.version ?? "unknown";
-  } catch {
-    return "unknown";
-  }
+  const v = packageVersion();
+  return v === "0.0.0" ? "unknown" : v;
 }
 
 function help(): string {

@@ -141,7 +141,12 @@ describe("Dockerfile.arm64", () => {
     const user = rt.filter((i) => i.keyword === "USER").at(-1)?.args;
     expect(user).toBe("edge-gateway");
     const entry = JSON.parse(rt.find((i) => i.keyword === "ENTRYPOINT")!.args) as string[];
-    expect(entry).toEqual(["node", `/opt/edge-gateway/${pkg.bin["edge-gateway"]}`]);
+    // The same node flags as the bin's shebang (what systemd's ExecStart runs).
+    const bin = pkg.bin["edge-gateway"]!;
+    const shebang = (await readFile(join(REPO, bin), "utf8")).split("\n")[0]!;
+    const flags = shebang.split(/\s+/).filter((a) => a.startsWith("--"));
+    expect(flags).toContain("--max-semi-space-size=1");
+    expect(entry).toEqual(["node", ...flags, `/opt/edge-gateway/${bin}`]);
     expect(JSON.parse(rt.find((i) => i.keyword === "CMD")!.args)).toEqual(["run", "--config", "/etc/edge-gateway/gateway.yaml"]);
     const volumes = JSON.parse(rt.find((i) => i.keyword === "VOLUME")!.args) as string[];
     expect(volumes.sort()).toEqual(["/etc/edge-gateway", "/var/lib/edge-gateway"]);
@@ -181,7 +186,7 @@ describe("Dockerfile.arm64", () => {
         expect(r.code, `line ${ins.line}: ${explain(r)}`).toBe(0);
       }
     }
-    expect(existsSync(join(src, "dist/cli/main.js"))).toBe(true);
+    expect(existsSync(join(src, "dist/bundle/main.js"))).toBe(true);
     expect(existsSync(join(src, "node_modules/epoll/build/Release/epoll.node"))).toBe(true);
     expect(existsSync(join(src, "node_modules/typescript")), "dev dependencies pruned").toBe(false);
     // The pruned tree runs the CLI: `check` on a minimal valid bootstrap file.

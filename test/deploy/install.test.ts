@@ -60,7 +60,7 @@ describe("scripts/install.sh --root", () => {
     expect(bad.stderr).toContain("unknown argument '--frobnicate'");
   });
 
-  it("refuses a checkout that was not built (no dist/cli/main.js), exit 2", async () => {
+  it("refuses a checkout that was not built (no dist/bundle/main.js), exit 2", async () => {
     const unbuilt = await tempDir("egw-unbuilt-");
     await cp(join(REPO, "package.json"), join(unbuilt, "package.json"));
     const r = await run("bash", [INSTALL, "--source", unbuilt, "--root", await tempDir("egw-root2-")]);
@@ -89,7 +89,7 @@ describe("scripts/install.sh --root", () => {
   it("installs the app with production dependencies and the native epoll module, no dev tools", async () => {
     const app = join(root, "opt/edge-gateway");
     expect((await stat(join(app, "bin/edge-gateway.js"))).mode & 0o111).toBe(0o111);
-    expect(existsSync(join(app, "dist/cli/main.js"))).toBe(true);
+    expect(existsSync(join(app, "dist/bundle/main.js"))).toBe(true);
     expect(existsSync(join(app, "node_modules/epoll/build/Release/epoll.node"))).toBe(true);
     expect(existsSync(join(app, "node_modules/serialport/package.json"))).toBe(true);
     expect(existsSync(join(app, "node_modules/typescript"))).toBe(false);
