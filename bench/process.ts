@@ -15,7 +15,7 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -26,7 +26,8 @@ import { child, cpuTicks, fmt, log, pause, quick, renderServerConfig, rssOf, ser
 
 const DEVICE = "bench-pi";
 const STREAM = "TELEMETRY";
-const BIN = new URL("../bin/edge-gateway.js", import.meta.url).pathname;
+/** The CLI the process benchmarks run; BENCH_BIN points them at another build (an A/B of two checkouts). */
+const BIN = process.env.BENCH_BIN ?? new URL("../bin/edge-gateway.js", import.meta.url).pathname;
 const BARE = new URL("./children/bare.mjs", import.meta.url).pathname;
 
 export interface Edge {
@@ -69,7 +70,7 @@ export async function startEdge(): Promise<Edge> {
 }
 
 /** Spawns `edge-gateway run` with `sensors` simulated sensors every `every`. */
-export async function spawnDaemon(edge: Edge, sensors: number, every: string, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; spawnedAt: number }> {
+export async function spawnDaemon(edge: Edge, sensors: number, every: string): Promise<{ proc: ChildProcess; spawnedAt: number }> {
   const state = await tmp("egw-bench-daemon-");
   const file = join(state, "gateway.yaml");
   await writeFile(
@@ -86,7 +87,10 @@ export async function spawnDaemon(edge: Edge, sensors: number, every: string, no
     }),
   );
   const spawnedAt = performance.now();
-  return { proc: child(process.execPath, [...nodeArgs, BIN, "run", "--config", file], { stdio: nodeArgs.length ? "pipe" : "ignore" }), spawnedAt };
+  // Executed as systemd's ExecStart does (its shebang's node flags apply), with this node first
+  // on PATH.
+  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ""}` };
+  return { proc: child(BIN, ["run", "--config", file], { env }), spawnedAt };
 }
 
 /** Readings stored per second over `windowMs`, after the process stored its first reading. */
