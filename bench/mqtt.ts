@@ -76,8 +76,8 @@ export interface MqttResult {
 }
 
 export async function mqttIngestBench(): Promise<MqttResult> {
-  const count = quick ? 2_000 : 20_000;
-  const rounds = quick ? 1 : 3;
+  const count = quick ? 2_000 : 100_000;
+  const rounds = quick ? 1 : 5;
   // Unlimited queue for offline persistent sessions (default 1000 would drop the backlog).
   const broker = await startMosquitto({ extraConfig: BROKER_CONFIG });
   try {

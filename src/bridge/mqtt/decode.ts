@@ -100,15 +100,13 @@ export function decodeMessage(sub: MqttSubscription, captures: readonly string[]
     else ts = t;
   }
 
-  const reading: Reading = {
-    sensor,
-    type: sub.type,
-    ts,
-    ...(values !== undefined ? { values } : { value }),
-    ...(sub.unit !== undefined ? { unit: sub.unit } : {}),
-    ...(values !== undefined && sub.units !== undefined ? { units: pick(sub.units, values) } : {}),
-    quality: badTime ? "uncertain" : "good",
-  };
+  // Built field by field (no spreads: this runs for every message).
+  const reading = { sensor, type: sub.type, ts } as Reading;
+  if (values !== undefined) reading.values = values;
+  else reading.value = value;
+  if (sub.unit !== undefined) reading.unit = sub.unit;
+  if (values !== undefined && sub.units !== undefined) reading.units = pick(sub.units, values);
+  reading.quality = badTime ? "uncertain" : "good";
   return { ok: true, reading, badTime };
 }
 

@@ -17,10 +17,18 @@
 /** Sentinel: the path does not exist (distinct from a present `null`). */
 export const MISSING: unique symbol = Symbol("missing");
 
+/** Split dot paths: a config has a handful, each read for every message (issue 13). */
+const segments = new Map<string, readonly string[]>();
+
 /** Follows a dot path into parsed JSON. Returns {@link MISSING} if any step is absent. */
 export function getPath(root: unknown, path: string): unknown {
+  let segs = segments.get(path);
+  if (!segs) {
+    if (segments.size >= 1000) segments.clear();
+    segments.set(path, (segs = path.split(".")));
+  }
   let cur: unknown = root;
-  for (const seg of path.split(".")) {
+  for (const seg of segs) {
     if (Array.isArray(cur)) {
       if (!/^\d+$/.test(seg)) return MISSING;
       const i = Number(seg);
