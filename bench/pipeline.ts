@@ -187,6 +187,9 @@ export async function edgeBench(n: number) {
   await leafNc.close();
   await hubNc.close();
   await link.close();
+  // Each round stops its servers (cleanup() at exit would leave them idling beside the next round).
+  await leaf.stop();
+  await hub.stop();
   return { latency, catchUp: { outageReadings: during, hubTotal: backlog, seconds: Number(catchUpSecs.toFixed(2)), readingsPerSec: Math.round(during / catchUpSecs) } };
 }
 
