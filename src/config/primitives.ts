@@ -66,7 +66,7 @@ export const gpioPin = z
 export const sensorCommon = {
   id: token("sensor id").describe("Sensor id, unique on this device (two devices may both have `kitchen`); the last subject token, after the device id."),
   type: token("sensor type").describe("Quantity or kind (`temperature`, `pm`, …); the `<type>` subject token."),
-  interval: positiveDuration().prefault("10s").describe("Sampling interval of polled drivers. Samples fall on multiples of it (sensors with one interval read together), the first at start."),
+  interval: positiveDuration().prefault("10s").describe("Sampling interval of polled drivers. The first sample is taken at start, the next ones on multiples of the interval counted from the process start, so sensors with the same interval are read together."),
   unit: z.string().min(1).optional().describe("SenML unit symbol (`Cel`, `%RH`, `Pa`, `ug/m3`, …)."),
   range: z
     .tuple([z.number(), z.number()])
