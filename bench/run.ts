@@ -63,6 +63,8 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
 
+  /** Readings per pipeline round and per catch-up backlog. */
+  const n = quick ? 20_000 : 100_000;
   if (only.includes("footprint")) out.footprint = await footprintBench();
   if (only.includes("catchup")) {
     // First, in a fresh bench process: the outage's link runs through a TCP proxy in this
@@ -71,7 +73,7 @@ async function main(): Promise<void> {
     // which varies from round to round: 3 rounds, median.
     const rounds: Awaited<ReturnType<typeof edgeBench>>[] = [];
     for (let r = 0; r < (quick ? 1 : 3); r++) {
-      const edge = await edgeBench(quick ? 20_000 : 100_000);
+      const edge = await edgeBench(n);
       rounds.push(edge);
       log(`  catch-up round ${r + 1}: ${edge.catchUp.outageReadings} readings in ${edge.catchUp.seconds} s → ${edge.catchUp.readingsPerSec}/s`);
     }
@@ -108,7 +110,6 @@ async function main(): Promise<void> {
     ratios.mqttDaemonVsBare = r.daemonRatio;
     out.mqtt = r;
   }
-  const n = quick ? 20_000 : 100_000;
   if (only.includes("pipeline")) {
     const js = await server("bench", renderServerConfig({ name: "bench" }));
     const nc = await connect({ servers: js.url });

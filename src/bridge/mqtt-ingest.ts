@@ -15,7 +15,7 @@ import type { DriverCounters, Reading } from "../drivers/types.js";
 import { countRejected, mapAsync, newCounters } from "../drivers/util.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import { decodeMessage, Payload } from "./mqtt/decode.js";
-import { matchTopic } from "./mqtt/topic.js";
+import { TopicCaptures } from "./mqtt/topic.js";
 import { DeferredPubacks } from "./mqtt/pubacks.js";
 import type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
@@ -29,8 +29,6 @@ const QUEUE_LIMIT = 1000;
 const MAX_HELD_PUBACKS = 1000;
 /** How long `close()` waits for a clean MQTT DISCONNECT before dropping the socket. */
 const END_GRACE_MS = 2000;
-/** Topics whose filter captures are remembered (see `capturesOf`). */
-const TOPIC_CACHE = 10_000;
 
 /** One distinct topic filter; several subscriptions may share it (same topic, other paths). */
 interface Filter {
@@ -87,24 +85,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     f.subs.push(i);
   });
 
-  /**
-   * Per topic seen, each filter's captures (frozen; null: no match), so a topic is matched and
-   * its ids rendered once, not per message (issue 13: ~10 % of the ingest's CPU). At most
-   * `TOPIC_CACHE` topics, then it starts over (a broker with endless topics costs no memory).
-   */
-  const byTopic = new Map<string, (readonly string[] | null)[]>();
-  const capturesOf = (topic: string): (readonly string[] | null)[] => {
-    let all = byTopic.get(topic);
-    if (!all) {
-      if (byTopic.size >= TOPIC_CACHE) byTopic.clear();
-      all = filters.map((f) => {
-        const c = matchTopic(f.topic, topic);
-        return c ? Object.freeze(c) : null;
-      });
-      byTopic.set(topic, all);
-    }
-    return all;
-  };
+  const topics = new TopicCaptures(filters.map((f) => f.topic));
 
   let closed = new AbortController();
   /** The current run; `ended` resolves once it is stopped and its client has ended. */
@@ -137,14 +118,14 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     // With MQTT 5 the broker names the subscription(s) a copy is for; stale identifiers from an
     // older config are harmless because the topic must still match the filter.
     const ids = packet.properties?.subscriptionIdentifier;
-    const all = capturesOf(topic);
+    const byFilter = topics.of(topic);
     const out: TaggedReading[] = [];
     let matched = false;
     for (let k = 0; k < filters.length; k++) {
       const f = filters[k]!;
       if (ids !== undefined && (Array.isArray(ids) ? !ids.includes(f.identifier) : ids !== f.identifier)) continue;
-      const captures = all[k];
-      if (!captures) continue;
+      const caps = byFilter[k];
+      if (!caps) continue;
       matched = true;
       for (const i of f.subs) {
         const c = countersOf(i);
@@ -156,7 +137,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
         }
         const sub = subs[i];
         if (!sub) continue;
-        const d = payload.bytes.length > config.maxMessageSize ? ({ ok: false, reason: "too-long" } as const) : decodeMessage(sub, captures, payload, receivedAt);
+        const d = payload.bytes.length > config.maxMessageSize ? ({ ok: false, reason: "too-long" } as const) : decodeMessage(sub, caps, payload, receivedAt);
         if (!d.ok) {
           countRejected(c, d.reason);
           logRejected(i, d.reason, topic, payload);

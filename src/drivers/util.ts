@@ -21,6 +21,7 @@ export function ticker(intervalMs: number, signal: AbortSignal, clock: () => num
   let timer: ReturnType<typeof setTimeout> | undefined;
   let waiting: ((r: IteratorResult<number>) => void) | undefined;
   let ended = false;
+  const nextOnGrid = (now: number) => (Math.floor(now / intervalMs) + 1) * intervalMs;
   const end = (): IteratorResult<number> => {
     ended = true;
     clearTimeout(timer);
@@ -46,11 +47,11 @@ export function ticker(intervalMs: number, signal: AbortSignal, clock: () => num
       if (waiting) return Promise.reject(new Error("ticker: next() called while a tick is pending"));
       const now = clock();
       if (due === undefined) {
-        due = (Math.floor(now / intervalMs) + 1) * intervalMs;
+        due = nextOnGrid(now);
         return Promise.resolve({ done: false, value: now });
       }
       // The consumer took longer than the interval: the missed ticks are skipped.
-      if (due < now) due = (Math.floor(now / intervalMs) + 1) * intervalMs;
+      if (due < now) due = nextOnGrid(now);
       return new Promise((resolve) => {
         waiting = resolve;
         timer = setTimeout(fire, due! - now);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { matchTopic, renderId, sanitizeLevel } from "../../src/bridge/mqtt/topic.js";
+import { TopicCaptures, matchTopic, renderId, sanitizeLevel } from "../../src/bridge/mqtt/topic.js";
 
 describe("mqtt topic matching", () => {
   it("matches + as exactly one level and captures it", () => {
@@ -46,5 +46,21 @@ describe("mqtt id templating", () => {
     expect(renderId("x-{1}", [""])).toBe("x-");
     expect(renderId("{3}", ["a"])).toBeUndefined();
     expect(renderId("fixed", [])).toBe("fixed");
+  });
+});
+
+describe("mqtt per-topic captures", () => {
+  it("matches a topic once per filter: the same frozen captures for every message of it, null where a filter does not match, and starts over at its limit", () => {
+    const t = new TopicCaptures(["tele/+/SENSOR", "zigbee2mqtt/#"], 2);
+    const first = t.of("tele/kitchen/SENSOR");
+    expect(first).toEqual([["kitchen"], null]);
+    expect(Object.isFrozen(first[0])).toBe(true);
+    expect(t.of("tele/kitchen/SENSOR")).toBe(first); // remembered: renderId's cache hits
+    expect(renderId("tasmota-{1}", first[0]!)).toBe("tasmota-kitchen");
+    t.of("zigbee2mqtt/a/b");
+    t.of("zigbee2mqtt/c"); // third topic: over the limit of 2, starts over
+    const again = t.of("tele/kitchen/SENSOR");
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
   });
 });
