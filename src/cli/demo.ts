@@ -198,9 +198,15 @@ export const demo: Command = {
             const uplink = !link.isUp ? "cut" : l.hub === "unknown" ? "checking" : l.hub;
             io.out(`--- uplink ${uplink} | leaf stream ${c.leaf} | hub stream ${c.hub} (behind by ${Math.max(0, c.leaf - c.hub)}) | queued ${daemon.publisher.stats.queued}`);
           }
-          if (waitingCatchUp && c.hub >= c.leaf && c.leaf > 0) {
-            io.out(`\n=== hub caught up: the ${buffered} readings buffered during the outage arrived; hub stream ${c.hub} = leaf stream ${c.leaf}, none lost ===\n`);
-            waitingCatchUp = undefined;
+          // Caught up once the hub holds what the leaf holds. Live readings keep arriving at both
+          // (sensors of one interval in one burst), so the two counts are read leaf, hub, leaf:
+          // only a snapshot in which the leaf did not move between them is compared.
+          if (waitingCatchUp && c.leaf > 0 && c.hub >= c.leaf) {
+            const leafAgain = await streamMessages(leafNc);
+            if (leafAgain === c.leaf && c.hub === c.leaf) {
+              io.out(`\n=== hub caught up: the ${buffered} readings buffered during the outage arrived; hub stream ${c.hub} = leaf stream ${c.leaf}, none lost ===\n`);
+              waitingCatchUp = undefined;
+            }
           }
         }
         await delay(250, stop.signal);
