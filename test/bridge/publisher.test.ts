@@ -5,6 +5,8 @@
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Publisher, type StoredResult } from "../../src/bridge/publisher.js";
 import { SeqStore } from "../../src/bridge/seq-store.js";
@@ -351,5 +353,31 @@ describe("publisher › every loss leaves a trace, overload is fair (issue 18)",
       { stored: true, seq: 4, duplicate: false },
       { stored: true, seq: 5, duplicate: false },
     ]);
+  });
+});
+
+describe("publisher › memory (issue 13)", () => {
+  it("an acknowledged reading is released at once, not held until the ack-timeout check (0.5 s later)", async () => {
+    // Held that long, every reading outlived a young-generation GC and was promoted: the old
+    // generation doubled at 1k readings/s.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const server = await startJetStreamServer();
+    const p = await publisher();
+    p.attach(await connectTo(server));
+    expect(await p.flush(10_000)).toBe(true); // the stream exists; the ack timer is not armed
+    const refs: WeakRef<Reading>[] = [];
+    const stored = await new Promise<number>((resolve) => {
+      let n = 0;
+      for (let i = 0; i < 20; i++) {
+        const r = reading("w", i);
+        refs.push(new WeakRef(r));
+        p.accept(r, (f) => f.stored && ++n === 20 && resolve(performance.now()));
+      }
+    });
+    await new Promise(setImmediate);
+    gc();
+    expect(performance.now() - stored).toBeLessThan(400); // before the check could have run
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
   });
 });

@@ -89,7 +89,9 @@ export class AckTracker {
       callback: (err, m) => {
         if (err) return;
         const e = this.awaiting.get(Number(m.subject.slice(skip)));
-        if (e) this.handlers.onAck(e, parsePubAck(m));
+        if (!e) return;
+        this.handlers.onAck(e, parsePubAck(m));
+        this.trim();
       },
     });
   }
@@ -156,12 +158,23 @@ export class AckTracker {
     this.timer.unref();
   }
 
-  private check(): void {
+  /**
+   * Drops answered entries from the front of the send order at once, not only at the next
+   * timeout check: held there for the check's 0.5 s, every entry with its wire message outlived
+   * a young-generation GC and was promoted, which doubled the old generation at 1k readings/s
+   * (issue 13: 8 -> 16 MiB).
+   */
+  private trim(): Entry | undefined {
     let head = this.flight.peek();
     while (head && head.state !== "inflight") {
       this.flight.shift();
       head = this.flight.peek();
     }
+    return head;
+  }
+
+  private check(): void {
+    const head = this.trim();
     if (!head) {
       clearInterval(this.timer);
       this.timer = undefined;
