@@ -27,6 +27,15 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-explicit-any": "error",
       "no-constant-condition": ["error", { checkLoops: false }],
+      // The bundle (scripts/bundle.mjs) keeps only the zod functions a namespace import uses;
+      // `import { z }` keeps all of zod with every locale (568 kB instead of 144 kB in memory).
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "ImportDeclaration[source.value='zod'] > :matches(ImportSpecifier[imported.name='z'], ImportDefaultSpecifier)",
+          message: 'Use `import * as z from "zod"` (bundle size, issue 13).',
+        },
+      ],
     },
   },
 );

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDocument } from "yaml";
-import type { z } from "zod";
+import type * as z from "zod";
 import { ConfigError, GatewayError, type ConfigProblem } from "../errors.js";
 import { bootstrapSchema, remoteDocumentSchema, type BootstrapConfig, type RemoteDocument } from "./schema.js";
 

@@ -3,7 +3,7 @@
  * GPIO pins and the fields common to every sensor entry. Driver families and the MQTT source
  * declare their own options with these; src/config/schema.ts composes the whole.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { parseDuration, parseSize } from "./units.js";
 import { SUBJECT_TOKEN } from "./tokens.js";
 

@@ -2,7 +2,7 @@
  * Renders docs/configuration.md from the schema (`npm run docs:config`), so the reference
  * cannot drift from what the daemon accepts: a test fails when the committed file is stale.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { bootstrapSchema, mqttSchema, mqttSubscriptionSchema, modbusRegister, outputSchema, sensorSchema } from "./schema.js";
 
 type Json = {

@@ -6,7 +6,7 @@
  * the MQTT source's (src/bridge/mqtt/schema.ts). Each field's `describe()` text feeds the
  * generated reference in docs/configuration.md (`npm run docs:config`).
  */
-import { z } from "zod";
+import * as z from "zod";
 import { mqttSchema } from "../bridge/mqtt/schema.js";
 import { outputSchema } from "../drivers/gpio/schema.js";
 import { DRIVERS, DRIVER_NAMES, serialLineOf, type SensorConfig } from "../drivers/registry.js";

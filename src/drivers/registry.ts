@@ -6,7 +6,7 @@
  * Implementations are imported on first use (`lazy`): a device without serial sensors never
  * loads serialport or modbus-serial, and `edge-gateway check` loads schemas only.
  */
-import type { z } from "zod";
+import type * as z from "zod";
 import { GatewayError } from "../errors.js";
 import { gpioCounterSensor, gpioInputSensor } from "./gpio/schema.js";
 import { ds18b20Sensor } from "./onewire/schema.js";

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { positiveDuration, sensorCommon } from "../config/primitives.js";
 import type { Driver, DriverContext, Reading } from "./types.js";
 import { mapAsync, ticker } from "./util.js";

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addDevice, ensureHubConfigBucket, ensureHubStream } from "../../src/cloud/hub.js";
 import type { Daemon } from "../../src/daemon/daemon.js";

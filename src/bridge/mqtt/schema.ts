@@ -1,5 +1,5 @@
 /** Options of the MQTT source (`mqtt:`): broker, session and subscriptions (docs/mqtt.md). */
-import { z } from "zod";
+import * as z from "zod";
 import { positiveDuration, sensorCommon, size, token } from "../../config/primitives.js";
 
 /**

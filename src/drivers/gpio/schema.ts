@@ -1,5 +1,5 @@
 /** Options of the GPIO driver family (gpio-input, gpio-counter) and of GPIO outputs. */
-import { z } from "zod";
+import * as z from "zod";
 import { duration, gpioPin, sensorCommon, token } from "../../config/primitives.js";
 
 const gpioEdge = z

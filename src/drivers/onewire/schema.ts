@@ -1,5 +1,5 @@
 /** Options of the 1-Wire driver family (ds18b20). */
-import { z } from "zod";
+import * as z from "zod";
 import { sensorCommon } from "../../config/primitives.js";
 
 export const ds18b20Sensor = z.strictObject({

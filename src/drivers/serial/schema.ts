@@ -2,7 +2,7 @@
  * Options of the serial driver family (serial-lines, pms5003, nmea, modbus-rtu): the schemas
  * the config composes into the sensor union, and the line settings a shared port must agree on.
  */
-import { z } from "zod";
+import * as z from "zod";
 import { linePatternProblem } from "../../config/safe-regex.js";
 import { positiveDuration, sensorCommon, size } from "../../config/primitives.js";
 
