@@ -4,10 +4,13 @@
  * This is how the CLI's and the daemon's startup imports were found (bench/RESULTS.md).
  */
 import { spawn } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { log, median, quick } from "./lib.js";
 
 const SCRIPT = new URL("./children/import-rss.mjs", import.meta.url).pathname;
 const dist = (p: string) => new URL(`../dist/${p}`, import.meta.url).href;
+/** The bundle's chunk for `run` (scripts/bundle.mjs; its name carries a content hash). */
+const bundledRun = () => dist(`bundle/${readdirSync(new URL("../dist/bundle/", import.meta.url)).find((f) => /^run-.*\.js$/.test(f))}`);
 
 /** The modules whose import cost is reported; `cli/main.js` is what every CLI command loads first. */
 const MODULES: [string, string][] = [
@@ -15,9 +18,9 @@ const MODULES: [string, string][] = [
   ["cli/main.js (every command, --help)", dist("cli/main.js")],
   ["cli/check.js", dist("cli/check.js")],
   ["cli/run.js (edge-gateway run)", dist("cli/run.js")],
+  ["bundle: run (what the bin loads)", bundledRun()],
   ["index.js (the library)", dist("index.js")],
   ["zod", "zod"],
-  ["pino", "pino"],
   ["@nats-io/transport-node", "@nats-io/transport-node"],
   ["mqtt", "mqtt"],
   ["prom-client", "prom-client"],
