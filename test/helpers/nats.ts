@@ -134,7 +134,7 @@ export interface HubCluster {
  * and restarted (same ports, same store). Leaves are told the other nodes' leafnode URLs by
  * the hub's INFO (no `advertise`: nothing here sits behind a proxy).
  */
-export async function startHubCluster(opts: { size?: number; domain?: string } = {}): Promise<HubCluster> {
+export async function startHubCluster(opts: { size?: number; domain?: string } = {}, attempt = 1): Promise<HubCluster> {
   const size = opts.size ?? 3;
   const domain = opts.domain ?? "hub";
   const routePorts: number[] = [];
@@ -153,7 +153,7 @@ export async function startHubCluster(opts: { size?: number; domain?: string } =
   };
   try {
     // Started together: a JetStream cluster needs its peers to elect a meta leader.
-    const started = await Promise.all(
+    const settled = await Promise.allSettled(
       routePorts.map((_, i) =>
         NatsServer.create(`hub-${i}`, (_ports, storeDir) =>
           [
@@ -168,7 +168,9 @@ export async function startHubCluster(opts: { size?: number; domain?: string } =
         ),
       ),
     );
-    nodes.push(...started);
+    for (const r of settled) if (r.status === "fulfilled") nodes.push(r.value);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed) throw failed.reason;
     const urls = nodes.map((n) => n.url);
     const cluster: HubCluster = {
       nodes,
@@ -182,6 +184,9 @@ export async function startHubCluster(opts: { size?: number; domain?: string } =
     return cluster;
   } catch (e) {
     await stop();
+    // The ports were free when picked; a test file running beside this one may have taken one
+    // since (seen once in a full run: "bind: address already in use"). Pick new ones.
+    if (attempt < 3 && /address already in use/.test(e instanceof Error ? e.message : String(e))) return startHubCluster(opts, attempt + 1);
     throw e;
   }
 }
