@@ -30,7 +30,13 @@ function lines(c: ChildProcess): () => string[] {
   return () => out;
 }
 
-export async function drain(script: string, args: string[], count: number, publish: () => Promise<void>, nodeArgs: string[] = []): Promise<number> {
+/** Messages per second over the drain, and (where the child reports it) its CPU µs per message. */
+export interface Drained {
+  rate: number;
+  cpuUsPerMsg: number;
+}
+
+export async function drain(script: string, args: string[], count: number, publish: () => Promise<void>, nodeArgs: string[] = []): Promise<Drained> {
   const path = new URL(`./children/${script}`, import.meta.url).pathname;
   // 1st connection: make the session and its subscription, then leave.
   const first = child(process.execPath, [path, ...args], { stdio: "pipe" });
@@ -43,8 +49,8 @@ export async function drain(script: string, args: string[], count: number, publi
   const out2 = lines(second);
   await until(() => out2().some((l) => /^\d/.test(l)), 300_000, `${script} to receive ${count} messages`);
   await stopChild(second);
-  const secs = Number(out2().find((l) => /^\d/.test(l))!.split(" ")[0]);
-  return count / secs;
+  const [secs, , cpu] = out2().find((l) => /^\d/.test(l))!.split(" ");
+  return { rate: count / Number(secs), cpuUsPerMsg: cpu === undefined ? NaN : (Number(cpu) * 1e6) / count };
 }
 
 /** A QoS 1 publisher of `count` Tasmota-style messages over `DEVICES` topics. */
@@ -67,8 +73,14 @@ export const BROKER_CONFIG = ["max_queued_messages 0", "max_inflight_messages 0"
 
 export interface MqttResult {
   ratio: number;
+  /** Median over rounds of ingest/bare in the same round (A B pairs). */
+  pairedRatio: number;
+  /** Bare MQTT.js CPU per message / the ingest's: ≥ 1 means the ingest costs no more CPU per message. */
+  cpuRatio: number;
   ingest: Spread;
   bare: Spread;
+  ingestCpuUsPerMsg: Spread;
+  bareCpuUsPerMsg: Spread;
   /** The whole daemon, acknowledging each QoS 1 message only after the leaf stored it. */
   daemon: Spread;
   daemonRatio: number;
@@ -82,25 +94,40 @@ export async function mqttIngestBench(): Promise<MqttResult> {
   const broker = await startMosquitto({ extraConfig: BROKER_CONFIG });
   try {
     const { pub, publish } = await publisher(broker.url, count);
-    const ingest: number[] = [];
-    const bare: number[] = [];
+    const ingest: Drained[] = [];
+    const bare: Drained[] = [];
     const daemon: number[] = [];
     const leaf = await startJetStreamServer();
     for (let r = 0; r < rounds; r++) {
       ingest.push(await drain("mqtt-ingest.mjs", [broker.url, TOPIC, String(count)], count, publish));
       bare.push(await drain("bare.mjs", ["mqtt", broker.url, TOPIC, String(count)], count, publish));
       const state = await tempDir("egw-bench-mqttd-");
-      daemon.push(await drain("mqtt-daemon.mjs", [broker.url, TOPIC, String(count), leaf.url, state], count, publish));
-      log(`  mqtt round ${r + 1}: ingest ${Math.round(ingest[r]!)}/s, bare MQTT.js ${Math.round(bare[r]!)}/s, daemon (ack after PubAck) ${Math.round(daemon[r]!)}/s`);
+      daemon.push((await drain("mqtt-daemon.mjs", [broker.url, TOPIC, String(count), leaf.url, state], count, publish)).rate);
+      log(
+        `  mqtt round ${r + 1}: ingest ${Math.round(ingest[r]!.rate)}/s (${ingest[r]!.cpuUsPerMsg.toFixed(1)} µs CPU/msg), ` +
+          `bare MQTT.js ${Math.round(bare[r]!.rate)}/s (${bare[r]!.cpuUsPerMsg.toFixed(1)} µs), daemon (ack after PubAck) ${Math.round(daemon[r]!)}/s`,
+      );
     }
     await pub.endAsync();
     await leaf.stop();
-    const res = { ingest: spread(ingest), bare: spread(bare), daemon: spread(daemon), count };
+    const res = {
+      ingest: spread(ingest.map((d) => d.rate)),
+      bare: spread(bare.map((d) => d.rate)),
+      ingestCpuUsPerMsg: spread(ingest.map((d) => d.cpuUsPerMsg)),
+      bareCpuUsPerMsg: spread(bare.map((d) => d.cpuUsPerMsg)),
+      daemon: spread(daemon),
+      count,
+    };
     const ratio = res.ingest.median / res.bare.median;
+    const pairedRatio = spread(ingest.map((d, i) => d.rate / bare[i]!.rate)).median;
+    const cpuRatio = res.bareCpuUsPerMsg.median / res.ingestCpuUsPerMsg.median;
     const daemonRatio = res.daemon.median / res.bare.median;
-    log(`MQTT ingest ${ratio.toFixed(2)}× bare MQTT.js: ingest ${fmt(res.ingest, 0, "/s")}, bare ${fmt(res.bare, 0, "/s")}, ${count} queued QoS 1 messages each`);
+    log(
+      `MQTT ingest ${ratio.toFixed(2)}× bare MQTT.js (median of the per-round ratios ${pairedRatio.toFixed(2)}×): ingest ${fmt(res.ingest, 0, "/s")}, bare ${fmt(res.bare, 0, "/s")}, ${count} queued QoS 1 messages each`,
+    );
+    log(`MQTT ingest CPU per message: ${fmt(res.ingestCpuUsPerMsg, 1, " µs")}, bare MQTT.js ${fmt(res.bareCpuUsPerMsg, 1, " µs")} (bare/ingest ${cpuRatio.toFixed(2)}×; less noisy than the rates, which share 2 cores with the broker)`);
     log(`MQTT through the whole daemon, acknowledged after the leaf's PubAck: ${daemonRatio.toFixed(2)}× bare MQTT.js (${fmt(res.daemon, 0, "/s")})`);
-    return { ratio, daemonRatio, ...res };
+    return { ratio, pairedRatio, cpuRatio, daemonRatio, ...res };
   } finally {
     await broker.close();
     await cleanupNats();

@@ -107,6 +107,8 @@ async function main(): Promise<void> {
   if (only.includes("mqtt")) {
     const r = await mqttIngestBench();
     ratios.mqttIngestVsBare = r.ratio;
+    ratios.mqttIngestVsBarePaired = r.pairedRatio;
+    ratios.mqttIngestCpuPerMsgBareOverIngest = r.cpuRatio;
     ratios.mqttDaemonVsBare = r.daemonRatio;
     out.mqtt = r;
   }

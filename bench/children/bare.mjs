@@ -9,7 +9,8 @@
 //                                                   per device token; `report` on stdin prints and resets
 //   node bare.mjs mqtt <url> <topic> <count>        MQTT.js subscriber (QoS 1, persistent session):
 //                                                   prints `ready`, then the seconds from the first to
-//                                                   the `count`th message once all arrived
+//                                                   the `count`th message once all arrived, and
+//                                                   the CPU seconds used in between
 import { performance } from "node:perf_hooks";
 import { connect } from "@nats-io/transport-node";
 
@@ -87,11 +88,15 @@ if (mode === "js") {
   let n = 0;
   let t0 = 0;
   let sum = 0;
+  let c0;
   client.on("message", (_topic, payload) => {
     // As much work as a consumer that reads one value: parse the JSON.
     sum += JSON.parse(payload.toString()).DS18B20.Temperature;
-    if (n++ === 0) t0 = performance.now();
-    if (n === count) process.stdout.write(`${(performance.now() - t0) / 1000} ${sum > 0}\n`);
+    if (n++ === 0) (t0 = performance.now()), (c0 = process.cpuUsage());
+    if (n === count) {
+      const c = process.cpuUsage(c0);
+      process.stdout.write(`${(performance.now() - t0) / 1000} ${sum > 0} ${(c.user + c.system) / 1e6}\n`);
+    }
   });
   client.on("connect", () => client.subscribe(a, { qos: 1 }, () => process.stdout.write("ready\n")));
   await stop;
