@@ -16,6 +16,7 @@ import { countRejected, mapAsync, newCounters } from "../drivers/util.js";
 import { GatewayError, errorMessage } from "../errors.js";
 import { decodeMessage, Payload } from "./mqtt/decode.js";
 import { TopicCaptures } from "./mqtt/topic.js";
+import { TurnCork } from "./mqtt/cork.js";
 import { DeferredPubacks } from "./mqtt/pubacks.js";
 import type { MqttIngest, MqttIngestContext, MqttIngestCounters, MqttRejectReason, TaggedReading } from "./mqtt/types.js";
 
@@ -200,6 +201,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
       ...(config.protocolVersion === 5 ? { properties: { sessionExpiryInterval: Math.ceil(config.sessionExpiry / 1000), maximumPacketSize: maxPacketSize(config.maxMessageSize) } } : {}),
     };
     let client: MqttClient;
+    const cork = new TurnCork();
     try {
       client = connect(config.url, options);
     } catch (cause) {
@@ -217,7 +219,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     if (pubacks && sendPacket) {
       const original = sendPacket.bind(client);
       (client as unknown as { _sendPacket: typeof sendPacket })._sendPacket = (packet, cb, ...rest) => {
-        if (packet.cmd === "puback" && packet.messageId !== undefined && pubacks.take(packet.messageId, () => original(packet, undefined, ...rest))) {
+        if (packet.cmd === "puback" && packet.messageId !== undefined && pubacks.take(packet.messageId, () => (cork.hold(client.stream), original(packet, undefined, ...rest)))) {
           cb?.();
           return;
         }
@@ -268,6 +270,7 @@ export function createMqttIngest(config: MqttConfig, ctx: MqttIngestContext): Mq
     // `done` is called, so holding `done` is real back-pressure instead of a dropped reading.
     client.handleMessage = (packet, done) => {
       if (stopping) return; // not acknowledged: the broker redelivers it to the next session
+      cork.hold(client.stream);
       if (queue.length >= QUEUE_LIMIT) held.push({ packet, done: () => done() });
       else accept(packet, () => done());
     };
