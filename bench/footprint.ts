@@ -21,6 +21,7 @@ const MODULES: [string, string][] = [
   ["bundle: run (what the bin loads)", bundledRun()],
   ["index.js (the library)", dist("index.js")],
   ["zod", "zod"],
+  ["pino", "pino"],
   ["@nats-io/transport-node", "@nats-io/transport-node"],
   ["mqtt", "mqtt"],
   ["prom-client", "prom-client"],

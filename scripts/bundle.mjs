@@ -36,7 +36,7 @@ await build({
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: "linked",
-  // CommonJS dependencies (mqtt and several of its own) call require() for node builtins.
+  // CommonJS dependencies (pino, mqtt) call require() for node builtins.
   banner: { js: "import{createRequire as __egwRequire}from'node:module';const require=__egwRequire(import.meta.url);" },
   logLevel: "warning",
 });

@@ -28,16 +28,19 @@ export const run: Command = {
       const logger = createLogger(config.log.level);
       stop.onRepeat((sig) => {
         logger.warn({ signal: sig }, "second signal: exiting now");
+        logger.flush();
         process.exit(EXIT.unreachable);
       });
       if (stop.signal.aborted) {
         logger.info({ signal: stop.signal.reason }, "stop requested during startup: not starting");
+        logger.flush();
         return EXIT.ok;
       }
       daemon = await Daemon.start({ config, logger, operations: { configFile } });
       if (!stop.signal.aborted) await new Promise((resolve) => stop.signal.addEventListener("abort", resolve, { once: true }));
       logger.info({ signal: stop.signal.reason }, "shutting down");
       await daemon.stop();
+      logger.flush();
       return EXIT.ok;
     } catch (err) {
       await daemon?.stop();

@@ -5,7 +5,7 @@
  * {@link Reading}s. It knows nothing about NATS, subjects, sequence numbers or message ids:
  * the daemon assigns those when it hands a reading to the bridge.
  */
-import type { Logger } from "../logger.js";
+import type { Logger } from "pino";
 import type { GpioFactory } from "./gpio/types.js";
 import type { SerialPortFactory } from "./serial/types.js";
 

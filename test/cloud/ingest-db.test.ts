@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { pino } from "pino";
 import { Registry } from "prom-client";
 import { SinkIngestWorker } from "../../src/cloud/sink-worker.js";
 import { openSink, openStore, parseSinkSpec, type ReadingStore, type SinkSpec } from "../../src/cloud/sinks/index.js";
@@ -11,7 +12,6 @@ import { cleanupPostgres } from "../helpers/postgres.js";
 import { cleanupTempDirs, killAll, stopProc, waitForOutput } from "../helpers/procs.js";
 import { waitFor } from "../helpers/wait.js";
 import { database, fleet, hubWithStream, publishSeries, range, type Series } from "./setup.js";
-import { createLogger } from "../../src/logger.js";
 
 const open: { stop(): Promise<void> }[] = [];
 afterEach(async () => {
@@ -120,7 +120,7 @@ describe.each(["sqlite", "postgres"] as const)("cloud ingest › %s sink, exactl
     open.push({ stop: () => nc.close() });
     const db = await database(kind);
     const logs: string[] = [];
-    const logger = createLogger("warn", new Writable({ write: (chunk: Buffer, _e, cb) => { logs.push(chunk.toString()); cb(); } }));
+    const logger = pino({ level: "warn" }, new Writable({ write: (chunk: Buffer, _e, cb) => { logs.push(chunk.toString()); cb(); } }));
     const sink = await openSink(spec(db.spec));
     open.push({ stop: () => sink.close() });
     const wc = await server.connect();

@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
+import { pino } from "pino";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { cleanupNats, startJetStreamServer } from "../helpers/nats.js";
 import { cleanupTempDirs, killAll } from "../helpers/procs.js";
 import { waitFor } from "../helpers/wait.js";
 import { parsePrometheus, startGateway } from "./helpers.js";
-import { createLogger } from "../../src/logger.js";
 
 const daemons: Daemon[] = [];
 afterAll(async () => {
@@ -101,7 +101,7 @@ describe("http › /healthz and /metrics on loopback", () => {
     daemons.push(first);
     const taken = first.operations!.http!.address!;
     const lines: string[] = [];
-    const logger = createLogger("error", new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) }));
+    const logger = pino({ level: "error" }, new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) }));
     const { Daemon } = await import("../../src/daemon/daemon.js");
     const { validateBootstrap } = await import("../../src/config/index.js");
     const { tempDir } = await import("../helpers/procs.js");

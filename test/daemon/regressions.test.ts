@@ -6,12 +6,13 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import mqtt from "mqtt";
+import { pino } from "pino";
 import { validateBootstrap, type BootstrapInput } from "../../src/config/index.js";
 import { Daemon } from "../../src/daemon/daemon.js";
 import { SensorRunner } from "../../src/daemon/sensor-runner.js";
 import { createSimulated } from "../../src/drivers/simulated.js";
 import { newCounters } from "../../src/drivers/util.js";
-import { createLogger, silentLogger } from "../../src/logger.js";
+import { silentLogger } from "../../src/logger.js";
 import { FakeGpio } from "../helpers/fake-gpio.js";
 import { startMosquitto } from "../helpers/mosquitto.js";
 import { cleanupNats, startJetStreamServer, type NatsServer } from "../helpers/nats.js";
@@ -88,7 +89,7 @@ describe("regressions", () => {
     cleanups.push(() => nc.close());
     await (await jetstreamManager(nc)).streams.add({ name: "TELEMETRY", subjects: ["other.>"] });
     const logs: string[] = [];
-    const capture = createLogger("warn", { write: (line: string) => void logs.push(line) });
+    const capture = pino({ level: "warn" }, { write: (line: string) => void logs.push(line) });
     const daemon = await Daemon.start({
       config: cfg(server, await tempDir(), { sensors: [{ id: "a", type: "t", driver: "simulated", interval: "10ms" }] }),
       logger: capture,

@@ -2,6 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { pino } from "pino";
 import type { Daemon } from "../../src/daemon/daemon.js";
 import { readConfigCache } from "../../src/config/remote.js";
 import { cleanupNats } from "../helpers/nats.js";
@@ -9,7 +10,6 @@ import { cleanupTempDirs, killAll, tempDir } from "../helpers/procs.js";
 import { runCli } from "../helpers/cli.js";
 import { waitFor } from "../helpers/wait.js";
 import { bootstrap, gaps, KEY, sim, startDaemon, startEnv, DEVICE, type Env } from "./setup.js";
-import { createLogger } from "../../src/logger.js";
 
 let env: Env | undefined;
 const daemons: Daemon[] = [];
@@ -175,7 +175,7 @@ describe("remote config › applied live as a difference", () => {
         done();
       },
     });
-    const logger = createLogger("warn", sink);
+    const logger = pino({ level: "warn" }, sink);
     const { env, daemon } = await setup({ logger });
     const { obs, kv } = env;
     expect(daemon.logLevel).toBe("warn");

@@ -2,8 +2,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { pino } from "pino";
 import { interpretDocument, readConfigCache, writeConfigCache } from "../../src/config/remote.js";
-import { createLogger, levelControl } from "../../src/logger.js";
+import { levelControl } from "../../src/logger.js";
 import { cleanupTempDirs, tempDir } from "../helpers/procs.js";
 
 afterAll(cleanupTempDirs);
@@ -19,7 +20,7 @@ describe("remote config › log level control", () => {
         done();
       },
     });
-    const levels = levelControl(createLogger("warn", sink));
+    const levels = levelControl(pino({ level: "warn" }, sink));
     const before = levels.logger.child({ part: "a" });
     const grandBefore = before.child({ sensor: "x" });
     before.debug("hidden");

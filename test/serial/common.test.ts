@@ -1,8 +1,8 @@
 import { Writable } from "node:stream";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { RejectLog } from "../../src/drivers/serial/common.js";
 import { testContext } from "./harness.js";
-import { createLogger } from "../../src/logger.js";
 
 describe("serial › rejected input", () => {
   it("counts every rejection by reason but logs at most one line per period, with the suppressed count", () => {
@@ -13,7 +13,7 @@ describe("serial › rejected input", () => {
         cb();
       },
     });
-    const ctx = { ...testContext(), logger: createLogger("info", sink) };
+    const ctx = { ...testContext(), logger: pino({ level: "info" }, sink) };
     const log = new RejectLog(ctx, "s1", 60_000);
     for (let i = 0; i < 100; i++) log.reject(i % 2 ? "parse" : "checksum", `line ${i}`);
     log.reject("too-long", Buffer.from([0xde, 0xad]));

@@ -4,7 +4,7 @@
  * The ingest is a source of {@link Reading}s like a driver: the daemon starts it, iterates what it
  * yields and publishes that. It knows nothing about NATS.
  */
-import type { Logger } from "../../logger.js";
+import type { Logger } from "pino";
 import type { Driver, DriverCounters, DriverHealth, Reading } from "../../drivers/types.js";
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger } from "../../logger.js";
+import type { Logger } from "pino";
 import type { OutputConfig } from "./schema.js";
 import { GatewayError, errorMessage } from "../../errors.js";
 import type { DriverHealth, HardwareSeams } from "../types.js";

@@ -1,4 +1,4 @@
-import type { Logger } from "../../logger.js";
+import type { Logger } from "pino";
 import { errorMessage } from "../../errors.js";
 import type { Driver, DriverContext, Reading } from "../types.js";
 import { countRejected, monotonicNow } from "../util.js";

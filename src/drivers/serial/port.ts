@@ -1,4 +1,4 @@
-import type { Logger } from "../../logger.js";
+import type { Logger } from "pino";
 import { GatewayError, errorMessage } from "../../errors.js";
 import { backoff, delay } from "../util.js";
 import type { SerialConnection, SerialOpenOptions, SerialPortFactory } from "./types.js";
