@@ -92,7 +92,10 @@ if (mode === "js") {
   client.on("message", (_topic, payload) => {
     // As much work as a consumer that reads one value: parse the JSON.
     sum += JSON.parse(payload.toString()).DS18B20.Temperature;
-    if (n++ === 0) (t0 = performance.now()), (c0 = process.cpuUsage());
+    if (n++ === 0) {
+      t0 = performance.now();
+      c0 = process.cpuUsage();
+    }
     if (n === count) {
       const c = process.cpuUsage(c0);
       process.stdout.write(`${(performance.now() - t0) / 1000} ${sum > 0} ${(c.user + c.system) / 1e6}\n`);

@@ -31,7 +31,10 @@ let sum = 0;
 let c0;
 for await (const r of ingest.start(ac.signal)) {
   sum += r.value;
-  if (n++ === 0) (t0 = performance.now()), (c0 = process.cpuUsage());
+  if (n++ === 0) {
+    t0 = performance.now();
+    c0 = process.cpuUsage();
+  }
   if (n === Number(count)) process.stdout.write(`${(performance.now() - t0) / 1000} ${sum > 0} ${cpuSecs(c0)}\n`);
 }
 await ingest.close();
