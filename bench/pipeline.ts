@@ -4,9 +4,10 @@
  * - pipeline: readings/s through the daemon (burst driver → runner → publisher → JetStream on a
  *   local server) next to a plain nats.js loop doing pipelined `js.publish` of the same payload;
  * - catch-up: N readings left on the leaf by an outage, then the time until the hub has them
- *   all, while the daemon keeps publishing live readings; before that, live latency measured the
- *   old way (subscriber, TCP proxy and daemon all in this process), kept to compare with
- *   bench/process.ts, which measures it with each part in its own process.
+ *   all, while the daemon keeps publishing live readings; the leaf link runs through a TCP proxy
+ *   in a child process (bench/children/proxy.mjs). Before that, live latency measured the old
+ *   way (subscriber and daemon in this process), kept to compare with bench/process.ts, which
+ *   measures it with each part in its own process.
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -17,10 +18,9 @@ import { validateBootstrap } from "../src/config/load.js";
 import type { BootstrapInput, SensorOf } from "../src/config/schema.js";
 import { Daemon } from "../src/daemon/daemon.js";
 import { renderServerConfig } from "../src/demo/nats-server.js";
-import { TcpProxy } from "../src/demo/tcp-proxy.js";
 import type { Driver, DriverContext, Reading } from "../src/drivers/types.js";
 import { silentLogger } from "../src/logger.js";
-import { log, quick, server, tmp, until, verbose } from "./lib.js";
+import { child, log, quick, server, stopChild, tmp, until, verbose } from "./lib.js";
 
 function config(input: Partial<BootstrapInput> & { servers: string[]; state: string; sensors: BootstrapInput["sensors"] }) {
   const v = validateBootstrap({
@@ -118,9 +118,28 @@ export async function daemonPipeline(url: string, n: number, sensors: number): P
   return (per * sensors) / secs;
 }
 
+/** The leaf link's TCP proxy in a child process (bench/children/proxy.mjs): `cut`, `restore`, `close`. */
+async function proxyProcess(targetPort: number) {
+  const proc = child(process.execPath, [new URL("./children/proxy.mjs", import.meta.url).pathname, String(targetPort)], { stdio: "pipe" });
+  const lines: string[] = [];
+  let buf = "";
+  proc.stdout!.on("data", (d: Buffer) => {
+    buf += d.toString();
+    for (let i; (i = buf.indexOf("\n")) >= 0; buf = buf.slice(i + 1)) lines.push(buf.slice(0, i));
+  });
+  await until(() => lines.some((l) => l.startsWith("port ")), 20_000, "link proxy");
+  const port = Number(lines.find((l) => l.startsWith("port "))!.slice(5));
+  const command = async (cmd: "cut" | "restore") => {
+    const n = lines.length;
+    proc.stdin!.write(`${cmd}\n`);
+    await until(() => lines.slice(n).includes(`ok ${cmd}`), 20_000, `link proxy ${cmd}`);
+  };
+  return { port, cut: () => command("cut"), restore: () => command("restore"), close: () => stopChild(proc) };
+}
+
 export async function edgeBench(n: number) {
   const hub = await server("hub", renderServerConfig({ name: "hub", domain: "hub", leafListener: true }));
-  const link = await TcpProxy.start(hub.leafPort);
+  const link = await proxyProcess(hub.leafPort);
   const state = await tmp("egw-bench-edge-");
   const liveSensors = 10;
   const cfg = config({

@@ -67,10 +67,10 @@ async function main(): Promise<void> {
   const n = quick ? 20_000 : 100_000;
   if (only.includes("footprint")) out.footprint = await footprintBench();
   if (only.includes("catchup")) {
-    // First, in a fresh bench process: the outage's link runs through a TCP proxy in this
-    // process, and after the other parts (their heap in this process) it carried 14-16k/s where
-    // it carries 26-35k/s first or alone. One catch-up is one sample of nats-server's sourcing,
-    // which varies from round to round: 3 rounds, median.
+    // First, in a fresh bench process: the catch-up's daemon runs in this process, and after the
+    // other parts (their heap here) it carried 14-16k/s where it carried 26-35k/s first or alone.
+    // Its link's proxy has a process of its own. One catch-up is one sample of nats-server's
+    // sourcing, which varies from round to round: 3 rounds, median.
     const rounds: Awaited<ReturnType<typeof edgeBench>>[] = [];
     for (let r = 0; r < (quick ? 1 : 3); r++) {
       const edge = await edgeBench(n);
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const rate = spread(rounds.map((e) => e.catchUp.readingsPerSec));
     const edge = rounds.find((e) => e.catchUp.readingsPerSec === rate.median) ?? rounds[0]!;
     ratios.catchUpPerSec = rate.median;
-    log(`live latency, old in-process method (daemon, TCP proxy, subscriber in this process) at ${edge.latency.ratePerSec}/s: p50 ${edge.latency.p50Ms} ms, p99 ${edge.latency.p99Ms} ms, max ${edge.latency.maxMs} ms`);
+    log(`live latency, old in-process method (daemon and subscriber in this process) at ${edge.latency.ratePerSec}/s: p50 ${edge.latency.p50Ms} ms, p99 ${edge.latency.p99Ms} ms, max ${edge.latency.maxMs} ms`);
     log(`catch-up: ~${edge.catchUp.outageReadings} readings buffered during the outage reached the hub at ${fmt(rate, 0, " readings/s")} (live publishing continued)`);
     out.catchUp = { ...edge.catchUp, readingsPerSec: rate.median, rounds: rate };
     out.inProcessLatency = edge.latency;
