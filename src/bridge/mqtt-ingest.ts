@@ -3,7 +3,7 @@
  * client's lifecycle, routing, back-pressure, held acknowledgements and reconnect state; split,
  * that state would have to be shared across modules. What stands alone is elsewhere: payload
  * decoding (mqtt/decode.ts), topic matching (mqtt/topic.ts), the ordered PUBACK queue
- * (mqtt/pubacks.ts).
+ * (mqtt/pubacks.ts), one socket write per turn for the PUBACKs (mqtt/cork.ts).
  *
  * MQTT ingest: subscribes to a site's MQTT broker (Tasmota, zigbee2mqtt, …) and yields the
  * messages as {@link Reading}s, like a driver. Knows nothing about NATS: the daemon publishes
