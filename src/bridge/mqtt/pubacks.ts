@@ -1,3 +1,4 @@
+import { IntTable } from "../../util/int-table.js";
 import { Deque } from "../deque.js";
 
 /**
@@ -24,7 +25,8 @@ interface Pending {
 
 export class DeferredPubacks {
   private readonly order = new Deque<Pending>();
-  private readonly byId = new Map<number, Pending>();
+  /** By packet id. Not a `Map`: see IntTable. */
+  private readonly byId = new IntTable<Pending>();
   private blocked: (() => void)[] = [];
 
   constructor(private readonly limit: number) {}

@@ -5,6 +5,7 @@
  * the oldest publish in flight. No Error object, promise or timer per publish.
  */
 import { nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { IntTable } from "../../util/int-table.js";
 import { Deque } from "../deque.js";
 import type { Entry } from "./types.js";
 
@@ -64,7 +65,8 @@ export class AckTracker {
   private sub?: Subscription;
   private prefix = "";
   private nextToken = 1;
-  private readonly awaiting = new Map<number, Entry>();
+  /** By reply token. Not a `Map`: see IntTable (a Map here promoted every reading after the first full GC). */
+  private readonly awaiting = new IntTable<Entry>();
   /** Sends in order; entries no longer in flight are skipped lazily. */
   private flight = new Deque<Entry>();
   private timer?: NodeJS.Timeout;
@@ -137,7 +139,7 @@ export class AckTracker {
 
   /** The entries in flight now, in the order they were sent (a copy; nothing changes). */
   inFlightEntries(): Entry[] {
-    return [...this.awaiting.values()].filter((e) => e.state === "inflight");
+    return this.awaiting.values().filter((e) => e.state === "inflight");
   }
 
   /** Entries awaiting an answer (in flight or waiting for a resend). */
