@@ -136,6 +136,11 @@ export class Publisher implements AsyncDisposable {
     const e: Entry = {
       reading,
       subject: readingSubject(reading.type, this.opts.region, this.opts.deviceId, reading.sensor),
+      // Every field from the start (seq and wire come later): one object shape, no property
+      // store added per reading.
+      seq: undefined,
+      lateSeq: false,
+      wire: undefined,
       attempts: 0,
       token: 0,
       state: "queued",
@@ -175,6 +180,9 @@ export class Publisher implements AsyncDisposable {
       const e: Entry = {
         reading: h.reading,
         subject: readingSubject(h.reading.type, this.opts.region, this.opts.deviceId, h.reading.sensor),
+        seq: h.seq,
+        lateSeq: false,
+        wire: undefined,
         attempts: 0,
         token: 0,
         state: "queued",
@@ -184,8 +192,7 @@ export class Publisher implements AsyncDisposable {
           if (r.stored || r.reason !== "closed") settled();
         },
       };
-      if (h.seq !== undefined) e.seq = h.seq;
-      else this.number(e);
+      if (h.seq === undefined) this.number(e);
       const dropped = this.queue.push(e);
       if (dropped) this.drop(dropped);
     }
