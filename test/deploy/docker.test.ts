@@ -147,6 +147,11 @@ describe("Dockerfile.arm64", () => {
     const flags = shebang.split(/\s+/).filter((a) => a.startsWith("--"));
     expect(flags).toContain("--max-semi-space-size=1");
     expect(entry).toEqual(["node", ...flags, `/opt/edge-gateway/${bin}`]);
+    // …and the environment it sets (`env -S NAME=value node …`) is the image's too.
+    const assignments = shebang.split(/\s+/).filter((a) => /^[A-Z_]+=/.test(a));
+    expect(assignments).toContain("MALLOC_ARENA_MAX=1");
+    const env = rt.filter((i) => i.keyword === "ENV").map((i) => i.args).join(" ");
+    for (const a of assignments) expect(env.split(/\s+/), a).toContain(a);
     expect(JSON.parse(rt.find((i) => i.keyword === "CMD")!.args)).toEqual(["run", "--config", "/etc/edge-gateway/gateway.yaml"]);
     const volumes = JSON.parse(rt.find((i) => i.keyword === "VOLUME")!.args) as string[];
     expect(volumes.sort()).toEqual(["/etc/edge-gateway", "/var/lib/edge-gateway"]);

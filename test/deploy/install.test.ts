@@ -128,12 +128,12 @@ describe("scripts/install.sh --root", () => {
     expect(r.code, explain(r)).toBe(0);
   });
 
-  it("the installed bin, executed directly as systemd's ExecStart runs it, starts node with its shebang's --max-semi-space-size=1", async () => {
+  it("the installed bin, executed directly as systemd's ExecStart runs it, starts node with its shebang's --max-semi-space-size=1 and MALLOC_ARENA_MAX=1", async () => {
     const probe = join(await tempDir("egw-probe-"), "probe.mjs");
     // Loaded before the CLI: reports the node flags at exit.
     await writeFile(
       probe,
-      'process.on("exit", () => process.stderr.write("PROBE " + JSON.stringify(process.execArgv) + "\\n"));\n',
+      'process.on("exit", () => process.stderr.write("PROBE " + JSON.stringify([...process.execArgv, "MALLOC_ARENA_MAX=" + process.env.MALLOC_ARENA_MAX]) + "\\n"));\n',
     );
     const r = await run(join(root, "opt/edge-gateway/bin/edge-gateway.js"), ["--version"], {
       env: { PATH: process.env.PATH, NODE_OPTIONS: `--import=${probe}` },
@@ -142,6 +142,7 @@ describe("scripts/install.sh --root", () => {
     const line = r.stderr.split("\n").find((l) => l.startsWith("PROBE "));
     expect(line, explain(r)).toBeDefined();
     expect(JSON.parse(line!.slice(6))).toContain("--max-semi-space-size=1");
+    expect(JSON.parse(line!.slice(6))).toContain("MALLOC_ARENA_MAX=1");
   });
 
   it("a second run changes nothing (same tree: content, modes, owners, links)", async () => {
