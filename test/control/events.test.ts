@@ -125,6 +125,9 @@ describe("events › config, through `reload` of the bootstrap file", () => {
     conns.push(nc);
     const events = collect(nc, "gateway.pi-rl.events.config");
     await waitFor(() => d.operations?.control, { what: "control service up" });
+    // The service's subscriptions reach the server after it is up (its connection flushes them
+    // asynchronously): a request from this other connection right away can meet no responders.
+    await waitFor(() => requestGateway(nc, "pi-rl", "status"), { what: "the control service answering on the server" });
 
     await writeFile(file, [...head, sensor("a"), sensor("b")].join("\n"));
     const applied = await requestGateway<{ status: string; started: string[] }>(nc, "pi-rl", "reload");

@@ -175,7 +175,8 @@ describe("control service › late leaf", () => {
     await waitFor(() => d.operations?.control, { what: "control service after the late connect", timeout: 20_000 });
     const nc = await leaf.connect();
     try {
-      const s = await requestGateway<GatewayStatus>(nc, "pi-late", "status");
+      // Its subscriptions reach the leaf after the service is up (flushed asynchronously).
+      const s = await waitFor(() => requestGateway<GatewayStatus>(nc, "pi-late", "status"), { what: "status from the control service" });
       expect(s.device).toBe("pi-late");
       expect((await discoverGateways(nc, 300)).map((g) => g.device)).toEqual(["pi-late"]);
     } finally {
